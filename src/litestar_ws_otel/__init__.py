@@ -1,0 +1,19 @@
+"""OpenTelemetry for WebSocket traffic in Litestar apps.
+
+One connection is one span, its messages are span events, and a bounded in-memory store keeps
+recent sessions for a local inspector panel.
+"""
+
+from __future__ import annotations
+
+from litestar_ws_otel.config import WebSocketTelemetryConfig
+from litestar_ws_otel.processor import RecentSessionsProcessor
+from litestar_ws_otel.setup import Instrumentation, WebSocketTelemetryPlugin, instrument_app
+
+__all__ = (
+    "Instrumentation",
+    "RecentSessionsProcessor",
+    "WebSocketTelemetryConfig",
+    "WebSocketTelemetryPlugin",
+    "instrument_app",
+)

@@ -1,0 +1,217 @@
+"""Turn a connection's scope and its finished ``Session`` into the session span's attributes and events."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar.exceptions import HTTPException, WebSocketDisconnect, WebSocketException
+from opentelemetry.semconv.attributes import (
+    client_attributes,
+    error_attributes,
+    http_attributes,
+    network_attributes,
+    server_attributes,
+    url_attributes,
+    user_agent_attributes,
+)
+from opentelemetry.trace import Status, StatusCode
+
+from litestar_ws_otel import semconv
+from litestar_ws_otel.semconv import decode_header, redact_headers, redact_query
+
+if TYPE_CHECKING:
+    from litestar.types import Scope
+    from opentelemetry.trace import Span
+    from opentelemetry.util.types import Attributes
+
+    from litestar_ws_otel.config import WebSocketTelemetryConfig
+    from litestar_ws_otel.session import Session
+
+__all__ = (
+    "end_attributes",
+    "is_server_error",
+    "route_of",
+    "set_status",
+    "span_name",
+    "start_attributes",
+    "write_events",
+)
+
+_INTERNAL_ERROR = 1011
+_LITESTAR_SERVER_ERRORS = range(4500, 4600)
+_HTTP_SERVER_ERROR = 500
+
+
+def route_of(scope: Scope) -> str | None:
+    """The route template with ``root_path``; ``None`` when routing did not match."""
+    template = scope.get("path_template")
+    if not isinstance(template, str):
+        return None
+    return f"{scope.get('root_path', '').rstrip('/')}{template}"
+
+
+def span_name(route: str | None) -> str:
+    """``WS {route}``, never the raw path: paths hold ids and would explode span cardinality."""
+    return f"WS {route}" if route else "WS"
+
+
+def start_attributes(scope: Scope, path: str, config: WebSocketTelemetryConfig) -> dict[str, Any]:
+    """Handshake attributes, with only allow-listed headers and secret values redacted."""
+    attributes: dict[str, Any] = {
+        http_attributes.HTTP_REQUEST_METHOD: "GET",
+        url_attributes.URL_SCHEME: scope.get("scheme") or "ws",
+        url_attributes.URL_PATH: path,
+        network_attributes.NETWORK_PROTOCOL_NAME: "websocket",
+        network_attributes.NETWORK_PROTOCOL_VERSION: "13",
+    }
+    query = scope.get("query_string") or b""
+    if query:
+        attributes[url_attributes.URL_QUERY] = redact_query(decode_header(query), config.redact_query_params)
+    headers = scope.get("headers") or ()
+    host = user_agent = None
+    for name, value in headers:
+        if name == b"host":
+            host = decode_header(value)
+        elif name == b"user-agent":
+            user_agent = decode_header(value)
+    _add_server_address(attributes, host, scope.get("server"))
+    client = scope.get("client")
+    if client:
+        attributes[client_attributes.CLIENT_ADDRESS] = str(client[0])
+        if client[1] is not None:
+            attributes[client_attributes.CLIENT_PORT] = int(client[1])
+    if user_agent:
+        attributes[user_agent_attributes.USER_AGENT_ORIGINAL] = user_agent
+    attributes.update(redact_headers(headers, config.capture_headers, config.redact_headers))
+    return attributes
+
+
+def _add_server_address(attributes: dict[str, Any], host: str | None, server: Any) -> None:
+    """``server.address``/``port`` from the Host header, as clients named the server; else the socket."""
+    if host:
+        name, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+        if not name:
+            name, port = host, ""
+        attributes[server_attributes.SERVER_ADDRESS] = name
+        if port.isdigit():
+            attributes[server_attributes.SERVER_PORT] = int(port)
+        return
+    if server:
+        attributes[server_attributes.SERVER_ADDRESS] = str(server[0])
+        if server[1] is not None:
+            attributes[server_attributes.SERVER_PORT] = int(server[1])
+
+
+def status_code_of(session: Session) -> int | None:
+    """101 once accepted; the denial response's status; 403 for a close before accept."""
+    if session.accepted_ns is not None:
+        return 101
+    if session.denial_status is not None:
+        return session.denial_status
+    return None
+
+
+def is_server_error(session: Session, escaped: bool) -> bool:
+    """Whether the server failed, as opposed to the client misbehaving or leaving.
+
+    Litestar closes with 4500 for every exception that is not a ``WebSocketException``, including
+    ``NotFoundException``, so the exception's own class decides when there is one.
+    """
+    exc = session.exception
+    if exc is not None:
+        if isinstance(exc, WebSocketException):
+            return exc.code == _INTERNAL_ERROR or exc.code in _LITESTAR_SERVER_ERRORS
+        if isinstance(exc, HTTPException):
+            return exc.status_code >= _HTTP_SERVER_ERROR
+        return True
+    if escaped:
+        return True
+    close = session.close
+    return (
+        close is not None
+        and close.initiator == "server"
+        and (close.code == _INTERNAL_ERROR or close.code in _LITESTAR_SERVER_ERRORS)
+    )
+
+
+def end_attributes(session: Session) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        semconv.WEBSOCKET_MESSAGES_RECEIVED: session.messages_received,
+        semconv.WEBSOCKET_MESSAGES_SENT: session.messages_sent,
+        semconv.WEBSOCKET_BYTES_RECEIVED: session.bytes_received,
+        semconv.WEBSOCKET_BYTES_SENT: session.bytes_sent,
+        semconv.WEBSOCKET_EVENTS_DROPPED: session.messages_dropped,
+    }
+    status_code = status_code_of(session)
+    if status_code is not None:
+        attributes[http_attributes.HTTP_RESPONSE_STATUS_CODE] = status_code
+    if session.subprotocol:
+        attributes[semconv.WEBSOCKET_SUBPROTOCOL] = session.subprotocol
+    if session.close is not None:
+        attributes[semconv.WEBSOCKET_CLOSE_CODE] = session.close.code
+        attributes[semconv.WEBSOCKET_CLOSE_REASON] = session.close.reason
+        attributes[semconv.WEBSOCKET_CLOSE_INITIATOR] = session.close.initiator
+    return attributes
+
+
+def error_type(session: Session) -> str:
+    exc = session.exception
+    if exc is None:
+        return str(session.close.code) if session.close is not None else "_OTHER"
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def write_events(span: Span, session: Session) -> None:
+    """Add the kept records and lifecycle events in time order, each at its own timestamp."""
+    lifecycle = _lifecycle(session)
+    pending = 0
+    for record in session.records():
+        while pending < len(lifecycle) and lifecycle[pending][0] <= record.time_ns:
+            _emit(span, *lifecycle[pending])
+            pending += 1
+        attributes: dict[str, Any] = {
+            semconv.WEBSOCKET_MESSAGE_TYPE: record.kind,
+            semconv.WEBSOCKET_MESSAGE_ID: record.message_id,
+            semconv.WEBSOCKET_MESSAGE_SIZE: record.size,
+        }
+        if record.payload is not None:
+            attributes[semconv.WEBSOCKET_MESSAGE_PAYLOAD] = record.payload
+            attributes[semconv.WEBSOCKET_MESSAGE_TRUNCATED] = record.truncated
+        name = semconv.WEBSOCKET_EVENT_RECEIVE if record.direction == "received" else semconv.WEBSOCKET_EVENT_SEND
+        span.add_event(name, attributes, record.time_ns)
+    for event in lifecycle[pending:]:
+        _emit(span, *event)
+
+
+def _lifecycle(session: Session) -> list[tuple[int, str, Attributes, BaseException | None]]:
+    events: list[tuple[int, str, Attributes, BaseException | None]] = []
+    if session.accepted_ns is not None:
+        events.append((session.accepted_ns, semconv.WEBSOCKET_EVENT_ACCEPT, None, None))
+    exc = session.exception
+    if exc is not None and not isinstance(exc, WebSocketDisconnect) and session.exception_ns is not None:
+        events.append((session.exception_ns, "exception", None, exc))
+    close = session.close
+    if close is not None:
+        attributes: Attributes = {
+            semconv.WEBSOCKET_CLOSE_CODE: close.code,
+            semconv.WEBSOCKET_CLOSE_REASON: close.reason,
+            semconv.WEBSOCKET_CLOSE_INITIATOR: close.initiator,
+        }
+        events.append((close.time_ns, semconv.WEBSOCKET_EVENT_CLOSE, attributes, None))
+    events.sort(key=lambda event: event[0])
+    return events
+
+
+def _emit(span: Span, time_ns: int, name: str, attributes: Attributes, exc: BaseException | None) -> None:
+    if exc is not None:
+        span.record_exception(exc, timestamp=time_ns)
+    else:
+        span.add_event(name, attributes, time_ns)
+
+
+def set_status(span: Span, session: Session, escaped: bool) -> None:
+    if is_server_error(session, escaped):
+        span.set_attribute(error_attributes.ERROR_TYPE, error_type(session))
+        description = repr(session.exception) if session.exception is not None else None
+        span.set_status(Status(StatusCode.ERROR, description))

@@ -1,0 +1,175 @@
+"""Configuration of WebSocket telemetry."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
+
+__all__ = (
+    "DEFAULT_CAPTURE_HEADERS",
+    "DEFAULT_REDACT_HEADERS",
+    "DEFAULT_REDACT_QUERY_PARAMS",
+    "Direction",
+    "PanelAllow",
+    "PayloadRedactor",
+    "WebSocketTelemetryConfig",
+)
+
+Direction = Literal["received", "sent"]
+PayloadRedactor = Callable[[str | bytes, Direction], str | bytes | None]
+"""``(payload, direction) -> payload or None``; ``None`` drops the preview."""
+PanelAllow = Callable[["ASGIConnection[Any, Any, Any, Any]"], bool] | Sequence[str]
+"""A predicate over the connection, or hosts and networks (``"10.0.0.0/8"``) allowed to open the panel."""
+
+DEFAULT_CAPTURE_HEADERS: tuple[str, ...] = ("origin", "sec-websocket-protocol", "sec-websocket-extensions")
+DEFAULT_REDACT_HEADERS: tuple[str, ...] = (
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "sec-websocket-key",
+    "x-api-key",
+)
+DEFAULT_REDACT_QUERY_PARAMS: tuple[str, ...] = (
+    "token",
+    "access_token",
+    "api_key",
+    "apikey",
+    "key",
+    "password",
+    "secret",
+    "signature",
+    "auth",
+)
+
+# RFC 9110 token characters: what a header field name may contain.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$")
+_LOOPBACK_ONLY: tuple[str, ...] = ("127.0.0.0/8", "::1")
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketTelemetryConfig:
+    """What is recorded for each WebSocket connection, and how much of it is kept.
+
+    Every value is checked when the config is built, so a typo fails at start-up with the field's
+    name instead of silently recording nothing.
+    """
+
+    enabled: bool = True
+    """Turn the instrumentation off without removing it from the app."""
+    max_sessions: int = 50
+    """Sessions, live and finished, that the recent-sessions store keeps for the panel."""
+    max_messages_per_session: int = 100
+    """Message records kept per session, for the panel and as span events.
+
+    Counters always count every message. The span also carries the accept, close and exception
+    events, so this plus three must fit the SDK's event limit (``OTEL_SPAN_EVENT_COUNT_LIMIT``,
+    128 by default).
+    """
+    capture_payloads: bool | None = None
+    """Keep payload previews. ``None`` follows ``app.debug``: bodies are opt-in in production."""
+    max_payload_bytes: int = 1024
+    """Preview size in UTF-8 bytes. OTLP/gRPC rejects requests over 4 MiB, so keep it small."""
+    capture_binary_preview: bool = False
+    """Keep a hex preview of binary messages (only when payloads are captured)."""
+    binary_preview_bytes: int = 256
+    """Bytes of a binary message shown in its hex preview."""
+    session_ttl_seconds: float = 3600
+    """How long finished sessions stay in the panel's store."""
+    capture_headers: tuple[str, ...] = DEFAULT_CAPTURE_HEADERS
+    """Handshake headers recorded as ``http.request.header.<name>``; nothing else is recorded."""
+    redact_headers: tuple[str, ...] = DEFAULT_REDACT_HEADERS
+    """Headers whose values are always shown as ``[REDACTED]``, even when captured."""
+    redact_query_params: tuple[str, ...] = DEFAULT_REDACT_QUERY_PARAMS
+    """Query parameters whose values become ``REDACTED`` in ``url.query`` (case-insensitive)."""
+    redact_payload: PayloadRedactor | None = None
+    """Called with each captured payload before it is previewed; an error drops the preview."""
+    exclude_paths: tuple[str, ...] = ()
+    """Regular expressions; connections whose path matches one are not instrumented."""
+    panel_enabled: bool | None = None
+    """Serve the inspector panel. ``None`` follows ``app.debug``."""
+    panel_path: str = "/_ws_otel"
+    """Where the panel is served; it is never instrumented itself."""
+    panel_allow: PanelAllow = _LOOPBACK_ONLY
+    """Who may open the panel: loopback only unless widened. An error in a predicate denies."""
+    jaeger_url: str | None = None
+    """Base URL of a Jaeger UI (``http://localhost:16686``) that the panel links trace ids to."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        for name in ("max_sessions", "max_messages_per_session", "max_payload_bytes", "binary_preview_bytes"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value!r}")
+        if self.session_ttl_seconds <= 0:
+            raise ValueError(f"session_ttl_seconds must be > 0, got {self.session_ttl_seconds!r}")
+        for name in ("capture_headers", "redact_headers"):
+            for header in getattr(self, name):
+                if not _HEADER_NAME.match(header):
+                    raise ValueError(f"{name} must hold HTTP header names, got {header!r}")
+            object.__setattr__(self, name, tuple(h.lower() for h in getattr(self, name)))
+        object.__setattr__(self, "redact_query_params", tuple(p.lower() for p in self.redact_query_params))
+        for pattern in self.exclude_paths:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"exclude_paths holds an invalid regular expression {pattern!r}: {exc}") from exc
+        if not self.panel_path.startswith("/") or self.panel_path == "/" or self.panel_path.endswith("/"):
+            raise ValueError(f"panel_path must start with '/' and not end with it, got {self.panel_path!r}")
+        _check_panel_allow(self.panel_allow)
+        if self.jaeger_url is not None and not self.jaeger_url.startswith(("http://", "https://")):
+            raise ValueError(f"jaeger_url must be an http(s) URL, got {self.jaeger_url!r}")
+
+
+_SCALAR_TYPES: dict[str, tuple[type, ...]] = {
+    "enabled": (bool,),
+    "max_sessions": (int,),
+    "max_messages_per_session": (int,),
+    "capture_payloads": (bool, type(None)),
+    "max_payload_bytes": (int,),
+    "capture_binary_preview": (bool,),
+    "binary_preview_bytes": (int,),
+    "session_ttl_seconds": (int, float),
+    "panel_enabled": (bool, type(None)),
+    "panel_path": (str,),
+    "jaeger_url": (str, type(None)),
+}
+_STRING_TUPLES = ("capture_headers", "redact_headers", "redact_query_params", "exclude_paths")
+
+
+def _check_types(config: WebSocketTelemetryConfig) -> None:
+    """Reject wrong types by field name; ``bool`` is not accepted where a number is meant."""
+    for field in fields(config):
+        value = getattr(config, field.name)
+        if field.name in _SCALAR_TYPES:
+            allowed = _SCALAR_TYPES[field.name]
+            is_number_field = bool not in allowed and (int in allowed)
+            if not isinstance(value, allowed) or (is_number_field and isinstance(value, bool)):
+                names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+                raise ValueError(f"{field.name} must be {names}, got {type(value).__name__} {value!r}")
+        elif field.name in _STRING_TUPLES:
+            if isinstance(value, str) or not isinstance(value, (tuple, list)):
+                raise ValueError(f"{field.name} must be a tuple of strings, got {type(value).__name__} {value!r}")
+            if not all(isinstance(item, str) for item in value):
+                raise ValueError(f"{field.name} must hold only strings, got {value!r}")
+            object.__setattr__(config, field.name, tuple(value))
+        elif field.name == "redact_payload" and value is not None and not callable(value):
+            raise ValueError(f"redact_payload must be callable or None, got {type(value).__name__}")
+
+
+def _check_panel_allow(panel_allow: PanelAllow) -> None:
+    if callable(panel_allow):
+        return
+    if isinstance(panel_allow, str) or not isinstance(panel_allow, (tuple, list)):
+        raise ValueError(f"panel_allow must be a callable or a sequence of hosts, got {panel_allow!r}")
+    for entry in panel_allow:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"panel_allow must hold IP addresses or networks, got {entry!r}") from exc

@@ -1,0 +1,228 @@
+"""ASGI middleware: one ``Session`` and one span per WebSocket connection.
+
+It sits around the app's top-level exception handler, so it sees every WebSocket connection,
+including those no route matched and the close that Litestar sends for a handler's exception.
+The exception itself is seen where the handler raises it, by an ``after_exception`` hook.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, cast
+
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+
+from litestar_ws_otel import _span
+from litestar_ws_otel.processor import context_with_session
+from litestar_ws_otel.semconv import decode_header, redact_query
+from litestar_ws_otel.session import PreviewPolicy, Session, SessionState
+
+if TYPE_CHECKING:
+    import re
+
+    from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+
+    from litestar_ws_otel.config import WebSocketTelemetryConfig
+
+__all__ = ("SCOPE_STATE_KEY", "WebSocketTelemetryMiddleware", "record_handler_exception")
+
+logger = logging.getLogger("litestar_ws_otel")
+
+SCOPE_STATE_KEY = "litestar_ws_otel.session"
+"""Where the connection's ``Session`` lives in ``scope["state"]``; also marks it as instrumented."""
+
+_reported: set[str] = set()
+
+
+def _report(where: str, exc: BaseException | None = None, *, level: int = logging.WARNING) -> None:
+    """Log a telemetry problem once per kind, so a broken exporter cannot flood the app's logs."""
+    if where in _reported:
+        return
+    _reported.add(where)
+    logger.log(level, "litestar-ws-otel: %s (further occurrences are not logged)", where, exc_info=exc)
+
+
+async def record_handler_exception(exc: Exception, scope: Scope) -> None:
+    """``after_exception`` hook: Litestar turns the exception into a 4500 close, so catch it here first."""
+    session = scope.get("state", {}).get(SCOPE_STATE_KEY)
+    if isinstance(session, Session):
+        session.on_exception(exc)
+
+
+class WebSocketTelemetryMiddleware(ASGIMiddleware):
+    """Wraps ``receive`` and ``send`` of WebSocket connections; other scopes pass untouched."""
+
+    scopes = (ScopeType.WEBSOCKET,)
+
+    def __init__(
+        self,
+        *,
+        config: WebSocketTelemetryConfig,
+        tracer: trace.Tracer,
+        policy: PreviewPolicy,
+        owner: object,
+        exclude: re.Pattern[str] | None = None,
+    ) -> None:
+        self.config = config
+        self.tracer = tracer
+        self.policy = policy
+        self.owner = owner
+        if exclude is not None:
+            self.should_bypass_for_scope = lambda scope: exclude.search(scope["path"]) is not None
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        state: dict[str, Any] = scope.setdefault("state", {})
+        if SCOPE_STATE_KEY in state:
+            await next_app(scope, receive, send)
+            return
+        try:
+            connection = _Connection(self, scope)
+        except Exception as exc:
+            _report("could not start tracing a WebSocket connection", exc)
+            await next_app(scope, receive, send)
+            return
+        state[SCOPE_STATE_KEY] = connection.session
+        escaped = False
+        try:
+            await next_app(scope, connection.receive_from(receive), connection.send_to(send))
+        except Exception as exc:
+            escaped = True
+            connection.session.on_exception(exc)
+            raise
+        finally:
+            connection.end(escaped=escaped)
+
+
+class _Connection:
+    """Per-connection glue: the wrapped ``receive``/``send`` feed the session; the span ends once."""
+
+    __slots__ = ("_middleware", "_parent", "_scope", "attributes", "session", "span")
+
+    def __init__(self, middleware: WebSocketTelemetryMiddleware, scope: Scope) -> None:
+        started_ns = time.time_ns()
+        config = middleware.config
+        path = scope.get("path", "")
+        query = scope.get("query_string") or b""
+        shown_path = f"{path}?{redact_query(decode_header(query), config.redact_query_params)}" if query else path
+        self._middleware = middleware
+        self._scope = scope
+        self._parent = otel_context.get_current()
+        self.session = Session(
+            policy=middleware.policy,
+            max_messages=config.max_messages_per_session,
+            path=shown_path,
+            owner=middleware.owner,
+            started_ns=started_ns,
+        )
+        self.attributes = _span.start_attributes(scope, path, config)
+        self.span: trace.Span | None = None
+
+    def _start_span(self) -> trace.Span:
+        """Start the span on first use, after routing, so it is named by its route template."""
+        route = _span.route_of(self._scope)
+        self.session.route = route
+        attributes = self.attributes
+        if route:
+            attributes["http.route"] = route
+        parent_span = trace.get_current_span(self._parent)
+        if parent_span.get_span_context().is_valid and not parent_span.get_span_context().is_remote:
+            kind, parent = trace.SpanKind.INTERNAL, self._parent
+        else:
+            kind, parent = trace.SpanKind.SERVER, propagate.extract(_HeaderCarrier(self._scope), self._parent)
+        self.span = self._middleware.tracer.start_span(
+            _span.span_name(route),
+            context=context_with_session(self.session, parent),
+            kind=kind,
+            attributes=attributes,
+            start_time=self.session.started_ns,
+        )
+        return self.span
+
+    def receive_from(self, receive: Receive) -> Receive:
+        session = self.session
+
+        async def wrapped_receive() -> ReceiveMessage:
+            received = await receive()
+            message = cast("dict[str, Any]", received)
+            try:
+                if self.span is None:
+                    self._start_span()
+                message_type = message["type"]
+                if message_type == "websocket.receive":
+                    text = message.get("text")
+                    session.on_message("received", text if text is not None else message.get("bytes") or b"")
+                elif message_type == "websocket.disconnect":
+                    session.on_close(message.get("code", 1005), message.get("reason") or "", "client")
+                elif message_type != "websocket.connect":
+                    _report(f"unexpected ASGI message from the server: {message_type!r}", level=logging.DEBUG)
+            except Exception as exc:
+                _report("could not record a received WebSocket message", exc)
+            return received
+
+        return wrapped_receive
+
+    def send_to(self, send: Send) -> Send:
+        session = self.session
+
+        async def wrapped_send(sent: Message) -> None:
+            try:
+                await send(sent)
+            except OSError:
+                # uvicorn's ClientDisconnected is an OSError: the client left without a close frame.
+                session.on_client_gone()
+                raise
+            message = cast("dict[str, Any]", sent)
+            try:
+                if self.span is None:
+                    self._start_span()
+                message_type = message["type"]
+                if message_type == "websocket.send":
+                    text = message.get("text")
+                    session.on_message("sent", text if text is not None else message.get("bytes") or b"")
+                elif message_type == "websocket.accept":
+                    session.on_accept(message.get("subprotocol"))
+                elif message_type == "websocket.close":
+                    if session.state is SessionState.CONNECTING:
+                        session.on_denial(403)
+                    session.on_close(message.get("code", 1000), message.get("reason") or "", "server")
+                elif message_type == "websocket.http.response.start":
+                    session.on_denial(int(message["status"]))
+                elif message_type != "websocket.http.response.body":
+                    _report(f"unexpected ASGI message from the app: {message_type!r}", level=logging.DEBUG)
+            except Exception as exc:
+                _report("could not record a sent WebSocket message", exc)
+
+        return wrapped_send
+
+    def end(self, *, escaped: bool) -> None:
+        """End the span exactly once, whatever way the connection ended."""
+        session = self.session
+        if not session.finish():
+            return
+        try:
+            span = self.span if self.span is not None else self._start_span()
+        except Exception as exc:
+            _report("could not start a WebSocket session span", exc)
+            return
+        try:
+            _span.write_events(span, session)
+            span.set_attributes(_span.end_attributes(session))
+            _span.set_status(span, session, escaped)
+        except Exception as exc:
+            _report("could not record a WebSocket session's events", exc)
+        finally:
+            try:
+                span.end(end_time=session.ended_ns)
+            except Exception as exc:
+                _report("could not end a WebSocket session span", exc)
+
+
+class _HeaderCarrier(dict[str, str]):
+    """Handshake headers for context propagation (``traceparent`` from non-browser clients)."""
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__((decode_header(k).lower(), decode_header(v)) for k, v in scope.get("headers") or ())

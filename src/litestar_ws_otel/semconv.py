@@ -1,0 +1,110 @@
+"""Attribute and event names of the session span, and the redaction applied before values reach it.
+
+OpenTelemetry's semantic conventions have no ``websocket.*`` names, so ours are defined here in
+the style of ``opentelemetry.semconv.attributes``; everything else comes from that package.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = (
+    "REDACTED",
+    "REDACTED_QUERY_VALUE",
+    "WEBSOCKET_BYTES_RECEIVED",
+    "WEBSOCKET_BYTES_SENT",
+    "WEBSOCKET_CLOSE_CODE",
+    "WEBSOCKET_CLOSE_INITIATOR",
+    "WEBSOCKET_CLOSE_REASON",
+    "WEBSOCKET_EVENTS_DROPPED",
+    "WEBSOCKET_EVENT_ACCEPT",
+    "WEBSOCKET_EVENT_CLOSE",
+    "WEBSOCKET_EVENT_RECEIVE",
+    "WEBSOCKET_EVENT_SEND",
+    "WEBSOCKET_MESSAGES_RECEIVED",
+    "WEBSOCKET_MESSAGES_SENT",
+    "WEBSOCKET_MESSAGE_ID",
+    "WEBSOCKET_MESSAGE_PAYLOAD",
+    "WEBSOCKET_MESSAGE_SIZE",
+    "WEBSOCKET_MESSAGE_TRUNCATED",
+    "WEBSOCKET_MESSAGE_TYPE",
+    "WEBSOCKET_SUBPROTOCOL",
+    "decode_header",
+    "redact_headers",
+    "redact_query",
+)
+
+WEBSOCKET_SUBPROTOCOL: Final = "websocket.subprotocol"
+WEBSOCKET_MESSAGES_RECEIVED: Final = "websocket.messages.received"
+WEBSOCKET_MESSAGES_SENT: Final = "websocket.messages.sent"
+WEBSOCKET_BYTES_RECEIVED: Final = "websocket.bytes.received"
+WEBSOCKET_BYTES_SENT: Final = "websocket.bytes.sent"
+WEBSOCKET_CLOSE_CODE: Final = "websocket.close.code"
+WEBSOCKET_CLOSE_REASON: Final = "websocket.close.reason"
+WEBSOCKET_CLOSE_INITIATOR: Final = "websocket.close.initiator"
+"""``client`` or ``server``: which side ended the connection."""
+WEBSOCKET_EVENTS_DROPPED: Final = "websocket.events.dropped"
+"""Messages counted but not kept as events because of ``max_messages_per_session``."""
+
+WEBSOCKET_MESSAGE_TYPE: Final = "websocket.message.type"
+WEBSOCKET_MESSAGE_ID: Final = "websocket.message.id"
+"""Per-direction counter from 1, so gaps show which messages the event limit dropped."""
+WEBSOCKET_MESSAGE_SIZE: Final = "websocket.message.size"
+WEBSOCKET_MESSAGE_PAYLOAD: Final = "websocket.message.payload"
+WEBSOCKET_MESSAGE_TRUNCATED: Final = "websocket.message.truncated"
+
+WEBSOCKET_EVENT_ACCEPT: Final = "websocket.accept"
+WEBSOCKET_EVENT_RECEIVE: Final = "websocket.receive"
+WEBSOCKET_EVENT_SEND: Final = "websocket.send"
+WEBSOCKET_EVENT_CLOSE: Final = "websocket.close"
+
+REDACTED: Final = "[REDACTED]"
+REDACTED_QUERY_VALUE: Final = "REDACTED"
+"""The semantic conventions' replacement for secrets in ``url.query``."""
+
+
+def decode_header(value: bytes) -> str:
+    """ASGI header bytes as text; Latin-1 maps every byte, so odd clients never raise here."""
+    return value.decode("latin-1")
+
+
+def redact_query(query: str, secret_names: Iterable[str]) -> str:
+    """Replace the values of secret parameters, keeping everything else byte for byte.
+
+    Parameters are compared case-insensitively after percent-decoding of the name, so
+    ``?Access%5FToken=...`` is caught as well as ``?access_token=...``.
+    """
+    if not query:
+        return query
+    from urllib.parse import unquote_plus
+
+    secrets = frozenset(secret_names)
+    parts = query.split("&")
+    for index, part in enumerate(parts):
+        name, sep, _ = part.partition("=")
+        if unquote_plus(name).lower() in secrets:
+            parts[index] = f"{name}={REDACTED_QUERY_VALUE}" if sep else name
+    return "&".join(parts)
+
+
+def redact_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+    capture: Iterable[str],
+    redact: Iterable[str],
+) -> dict[str, tuple[str, ...]]:
+    """``http.request.header.<name>`` attributes for allow-listed headers only.
+
+    A header that is both captured and secret is recorded as present with ``[REDACTED]``, which
+    tells the reader it was sent without telling them what it held.
+    """
+    wanted = frozenset(capture)
+    secret = frozenset(redact)
+    collected: dict[str, list[str]] = {}
+    for raw_name, raw_value in headers:
+        name = decode_header(raw_name).lower()
+        if name in wanted:
+            collected.setdefault(name, []).append(REDACTED if name in secret else decode_header(raw_value))
+    return {f"http.request.header.{name}": tuple(values) for name, values in collected.items()}

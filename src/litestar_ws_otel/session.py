@@ -1,0 +1,239 @@
+"""One WebSocket connection's record: state, counters and a bounded ring of recent messages.
+
+Nothing here knows OpenTelemetry or Litestar, so the per-message path stays a few attribute
+updates and a ``deque.append``; the span is built from this record once, when the session ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from litestar_ws_otel.config import Direction
+
+__all__ = (
+    "CloseInfo",
+    "MessageRecord",
+    "PreviewPolicy",
+    "Session",
+    "SessionState",
+    "truncate_text",
+    "utf8_size",
+)
+
+_DISCONNECTED_ABNORMALLY = 1006
+
+
+class SessionState(str, Enum):
+    """Where a connection is in its life."""
+
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class MessageRecord(NamedTuple):
+    """One message as kept in the ring; plain values so a snapshot is a cheap copy."""
+
+    time_ns: int
+    direction: Direction
+    kind: str  # "text" or "binary"
+    message_id: int
+    size: int
+    payload: str | None
+    truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CloseInfo:
+    """How the connection ended."""
+
+    code: int
+    reason: str
+    initiator: str  # "client" or "server"
+    time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewPolicy:
+    """What of a payload is kept; resolved once per app so the hot path only reads fields."""
+
+    capture_payloads: bool
+    max_payload_bytes: int
+    capture_binary_preview: bool
+    binary_preview_bytes: int
+    redact_payload: Callable[[str | bytes, Direction], str | bytes | None] | None = None
+    on_redact_error: Callable[[BaseException], None] | None = None
+
+    def preview(self, payload: str | bytes, direction: Direction) -> tuple[str | None, bool]:
+        """Return ``(preview, truncated)``; previews slice only what they keep."""
+        if not self.capture_payloads:
+            return None, False
+        if isinstance(payload, (bytes, bytearray, memoryview)) and not self.capture_binary_preview:
+            return None, False
+        if self.redact_payload is not None:
+            try:
+                redacted = self.redact_payload(payload, direction)
+            except Exception as exc:  # a broken hook fails closed: no preview, never a broken app
+                if self.on_redact_error is not None:
+                    self.on_redact_error(exc)
+                return None, False
+            if redacted is None:
+                return None, False
+            payload = redacted
+        if isinstance(payload, str):
+            return truncate_text(payload, self.max_payload_bytes)
+        limit = self.binary_preview_bytes
+        return bytes(payload[:limit]).hex(), len(payload) > limit
+
+
+def utf8_size(text: str) -> int:
+    """UTF-8 length of ``text``; ASCII strings (the common case) are measured without encoding."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def truncate_text(text: str, max_bytes: int) -> tuple[str, bool]:
+    """Cut ``text`` to at most ``max_bytes`` UTF-8 bytes on a character boundary.
+
+    Only the head that can fit is sliced and encoded (a character is at least one byte), so a
+    megabyte message costs no more than a small one.
+    """
+    head = text[:max_bytes]
+    if head.isascii():
+        return head, len(text) > max_bytes
+    # "replace" turns lone surrogates into "?", so the preview is always valid UTF-8 for OTLP.
+    encoded = head.encode("utf-8", "replace")
+    truncated = len(encoded) > max_bytes or len(text) > len(head)
+    return encoded[:max_bytes].decode("utf-8", "ignore"), truncated
+
+
+class Session:
+    """The state of one WebSocket connection, updated by the middleware as messages pass.
+
+    Counters count every message; the ring keeps the newest ``max_messages`` of them. Written
+    by one connection's task; readers on other threads take a snapshot with ``records()``.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_policy",
+        "accepted_ns",
+        "bytes_received",
+        "bytes_sent",
+        "close",
+        "denial_status",
+        "ended_ns",
+        "exception",
+        "exception_ns",
+        "max_messages",
+        "messages_received",
+        "messages_sent",
+        "owner",
+        "path",
+        "ring",
+        "route",
+        "started_ns",
+        "state",
+        "subprotocol",
+    )
+
+    def __init__(
+        self,
+        *,
+        policy: PreviewPolicy,
+        max_messages: int,
+        path: str = "",
+        route: str | None = None,
+        owner: object | None = None,
+        started_ns: int | None = None,
+    ) -> None:
+        self._policy = policy
+        self.max_messages = max_messages
+        self.ring: deque[MessageRecord] = deque(maxlen=max_messages)
+        self.path = path
+        self.route = route
+        self.owner = owner
+        self.state = SessionState.CONNECTING
+        self.started_ns = time.time_ns() if started_ns is None else started_ns
+        self.accepted_ns: int | None = None
+        self.ended_ns: int | None = None
+        self.subprotocol: str | None = None
+        self.denial_status: int | None = None
+        self.close: CloseInfo | None = None
+        self.exception: BaseException | None = None
+        self.exception_ns: int | None = None
+        self.messages_received = 0
+        self.messages_sent = 0
+        self.bytes_received = 0
+        self.bytes_sent = 0
+
+    @property
+    def messages_dropped(self) -> int:
+        """Messages counted but no longer (or never) in the ring."""
+        return self.messages_received + self.messages_sent - len(self.ring)
+
+    def records(self) -> tuple[MessageRecord, ...]:
+        """A snapshot of the ring, oldest first."""
+        return tuple(self.ring)
+
+    def on_accept(self, subprotocol: str | None) -> None:
+        if self.state is SessionState.CONNECTING:
+            self.state = SessionState.OPEN
+            self.accepted_ns = time.time_ns()
+            self.subprotocol = subprotocol
+
+    def on_message(self, direction: Direction, payload: str | bytes) -> None:
+        """Count one message and keep its record; the hot path of the whole package."""
+        if isinstance(payload, str):
+            kind = "text"
+            size = utf8_size(payload)
+        else:
+            kind = "binary"
+            size = len(payload)
+        if direction == "received":
+            self.messages_received += 1
+            self.bytes_received += size
+            message_id = self.messages_received
+        else:
+            self.messages_sent += 1
+            self.bytes_sent += size
+            message_id = self.messages_sent
+        preview, truncated = self._policy.preview(payload, direction)
+        self.ring.append(MessageRecord(time.time_ns(), direction, kind, message_id, size, preview, truncated))
+
+    def on_close(self, code: int, reason: str, initiator: str) -> None:
+        """Record the first close only: a late close after a disconnect does not rewrite history."""
+        if self.close is None:
+            self.close = CloseInfo(code=code, reason=reason, initiator=initiator, time_ns=time.time_ns())
+        self.state = SessionState.CLOSED
+
+    def on_client_gone(self) -> None:
+        """The transport failed under a send: the client is gone without a close frame."""
+        self.on_close(_DISCONNECTED_ABNORMALLY, "", "client")
+
+    def on_denial(self, status: int) -> None:
+        if self.denial_status is None:
+            self.denial_status = status
+        self.state = SessionState.CLOSED
+
+    def on_exception(self, exc: BaseException) -> None:
+        """Keep the first exception: the one the handler raised, not what cleanup raised after it."""
+        if self.exception is None:
+            self.exception = exc
+            self.exception_ns = time.time_ns()
+
+    def finish(self) -> bool:
+        """Mark the session ended; returns ``False`` if it already was, so a span ends only once."""
+        if self.ended_ns is not None:
+            return False
+        self.ended_ns = time.time_ns()
+        self.state = SessionState.CLOSED
+        return True

@@ -1,0 +1,229 @@
+"""``instrument_app``, the plugin form, and where spans go (tracer provider and OTLP exporter)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from litestar.plugins import InitPlugin
+from opentelemetry import trace
+from opentelemetry.sdk.environment_variables import (
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    OTEL_SDK_DISABLED,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from litestar_ws_otel.config import WebSocketTelemetryConfig
+from litestar_ws_otel.middleware import WebSocketTelemetryMiddleware, _report, record_handler_exception
+from litestar_ws_otel.processor import RecentSessionsProcessor
+from litestar_ws_otel.session import PreviewPolicy
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+    from litestar.config.app import AppConfig
+    from litestar.plugins.opentelemetry import OpenTelemetryPlugin
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+__all__ = ("TOOLBAR_PANEL_PATH", "Instrumentation", "WebSocketTelemetryPlugin", "instrument_app")
+
+logger = logging.getLogger("litestar_ws_otel")
+
+TOOLBAR_PANEL_PATH = "/_debug_toolbar/otel-ws"
+_INSTRUMENTATION_NAME = "litestar_ws_otel"
+_STATE_KEY = "litestar_ws_otel.instrumentation"
+"""Where ``app.state`` keeps the handle: Litestar apps take no weak references or new attributes."""
+
+
+@dataclass(frozen=True)
+class Instrumentation:
+    """What ``instrument_app`` set up: read sessions in code with ``handle.processor.sessions()``."""
+
+    config: WebSocketTelemetryConfig
+    processor: RecentSessionsProcessor
+    tracer_provider: TracerProvider
+    capture_payloads: bool
+    """The resolved setting: ``config.capture_payloads``, or ``app.debug`` when that is ``None``."""
+
+
+def instrument_app(
+    app: Litestar,
+    config: WebSocketTelemetryConfig | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+) -> Instrumentation:
+    """Trace every WebSocket connection of ``app``, an app that is already built.
+
+    Calling it again on the same app returns the first result and adds nothing, so a connection
+    never gets two spans.
+
+    Args:
+        app: The Litestar application.
+        config: What to record; defaults suit development (payloads only in debug mode).
+        tracer_provider: Where spans go. Defaults to the global SDK provider, or a new one set up
+            from the ``OTEL_*`` environment variables.
+
+    Returns:
+        The handle holding the recent-sessions processor.
+    """
+    existing = app.state.get(_STATE_KEY)
+    if isinstance(existing, Instrumentation):
+        return existing
+    if config is None:
+        config = WebSocketTelemetryConfig()
+    elif not isinstance(config, WebSocketTelemetryConfig):
+        raise ValueError(f"config must be a WebSocketTelemetryConfig, got {type(config).__name__}")
+    if tracer_provider is not None and not isinstance(tracer_provider, TracerProvider):
+        raise ValueError(
+            f"tracer_provider must be an opentelemetry.sdk.trace.TracerProvider, got {type(tracer_provider).__name__}"
+        )
+    provider = tracer_provider if tracer_provider is not None else resolve_tracer_provider()
+    processor = RecentSessionsProcessor(
+        max_sessions=config.max_sessions, session_ttl_seconds=config.session_ttl_seconds
+    )
+    capture_payloads = app.debug if config.capture_payloads is None else config.capture_payloads
+    handle = Instrumentation(config, processor, provider, capture_payloads)
+    app.state[_STATE_KEY] = handle
+    if config.enabled:
+        provider.add_span_processor(processor)
+        middleware = WebSocketTelemetryMiddleware(
+            config=config,
+            tracer=provider.get_tracer(_INSTRUMENTATION_NAME, _version()),
+            policy=_preview_policy(config, capture_payloads),
+            owner=processor,
+            exclude=_exclude_pattern(config),
+        )
+        _install(app, middleware)
+        app.after_exception.append(record_handler_exception)
+    return handle
+
+
+class WebSocketTelemetryPlugin(InitPlugin):
+    """The Litestar plugin form: ``Litestar(plugins=[WebSocketTelemetryPlugin()])``.
+
+    The app instruments itself at start-up, so ``handle`` is set once the app has started.
+    """
+
+    __slots__ = ("_handle", "config", "tracer_provider")
+
+    def __init__(
+        self, config: WebSocketTelemetryConfig | None = None, *, tracer_provider: TracerProvider | None = None
+    ) -> None:
+        self.config = config or WebSocketTelemetryConfig()
+        self.tracer_provider = tracer_provider
+        self._handle: Instrumentation | None = None
+        super().__init__()
+
+    @property
+    def handle(self) -> Instrumentation | None:
+        """The ``Instrumentation`` of the app, once it has started."""
+        return self._handle
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.on_startup.append(self._instrument)
+        return app_config
+
+    def _instrument(self, app: Litestar) -> None:
+        self._handle = instrument_app(app, self.config, tracer_provider=self.tracer_provider)
+
+
+def resolve_tracer_provider() -> TracerProvider:
+    """The global SDK provider if there is one; else a new global one from the ``OTEL_*`` variables."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = TracerProvider(resource=Resource.create())
+    exporter = otlp_exporter_from_env()
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    if isinstance(current, trace.ProxyTracerProvider):
+        trace.set_tracer_provider(provider)
+    else:
+        logger.warning(
+            "litestar-ws-otel: the global tracer provider is a %s, not an SDK provider; "
+            "WebSocket spans go to a separate provider. Pass tracer_provider= to choose.",
+            type(current).__name__,
+        )
+    return provider
+
+
+def otlp_exporter_from_env() -> SpanExporter | None:
+    """The SDK's OTLP exporter for the configured protocol, if an OTLP endpoint is configured.
+
+    The exporters read endpoint, headers, timeout, TLS and compression themselves; only the
+    protocol is ours to read, because they ignore ``OTEL_EXPORTER_OTLP_PROTOCOL``.
+    """
+    if os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
+        return None
+    if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return None
+    if not (os.environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT)):
+        return None
+    variable = (
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
+        if os.environ.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
+        else OTEL_EXPORTER_OTLP_PROTOCOL
+    )
+    protocol = os.environ.get(variable, "grpc").strip().lower() or "grpc"
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter()
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        return HttpExporter()
+    raise ValueError(f"{variable} must be 'grpc' or 'http/protobuf', got {protocol!r}")
+
+
+def _install(app: Litestar, middleware: WebSocketTelemetryMiddleware) -> None:
+    """Wrap the app's ASGI handler; below Litestar's OpenTelemetry middleware when that is present.
+
+    Beneath it, our span is the child of its SERVER span instead of a second SERVER span.
+    """
+    try:
+        otel_plugin: OpenTelemetryPlugin = app.plugins.get("OpenTelemetryPlugin")
+    except KeyError:
+        app.asgi_handler = middleware(app.asgi_handler)
+        return
+    from litestar.plugins.opentelemetry.middleware import OpenTelemetryInstrumentationMiddleware
+
+    outer = app.asgi_handler
+    if isinstance(outer, OpenTelemetryInstrumentationMiddleware):
+        app.asgi_handler = otel_plugin.middleware(app=middleware(outer.app))
+    else:
+        _report("Litestar's OpenTelemetry middleware was not found where expected; WebSocket spans may be roots")
+        app.asgi_handler = middleware(outer)
+
+
+def _preview_policy(config: WebSocketTelemetryConfig, capture_payloads: bool) -> PreviewPolicy:
+    return PreviewPolicy(
+        capture_payloads=capture_payloads,
+        max_payload_bytes=config.max_payload_bytes,
+        capture_binary_preview=config.capture_binary_preview,
+        binary_preview_bytes=config.binary_preview_bytes,
+        redact_payload=config.redact_payload,
+        on_redact_error=lambda exc: _report("redact_payload raised; previews it fails on are dropped", exc),
+    )
+
+
+def _exclude_pattern(config: WebSocketTelemetryConfig) -> re.Pattern[str]:
+    """User patterns plus the panel's own paths, which are never instrumented."""
+    own = [rf"^{re.escape(path)}(/|$)" for path in (config.panel_path, TOOLBAR_PANEL_PATH)]
+    return re.compile("|".join([*own, *(f"(?:{pattern})" for pattern in config.exclude_paths)]))
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("litestar-ws-otel")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
