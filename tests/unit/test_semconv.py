@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+
+from litestar_ws_otel.config import DEFAULT_REDACT_QUERY_PARAMS
+from litestar_ws_otel.semconv import REDACTED, decode_header, redact_headers, redact_query
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ""),
+        ("room=1", "room=1"),
+        ("token=abc&x=1", "token=REDACTED&x=1"),
+        ("x=1&ACCESS_TOKEN=abc", "x=1&ACCESS_TOKEN=REDACTED"),
+        ("access%5Ftoken=abc", "access%5Ftoken=REDACTED"),
+        ("api_key=a&api_key=b", "api_key=REDACTED&api_key=REDACTED"),
+        ("token", "token"),
+        ("token=", "token=REDACTED"),
+        ("q=a%20b&sig=x", "q=a%20b&sig=x"),
+        ("password=p%26w&next=%2Fhome", "password=REDACTED&next=%2Fhome"),
+    ],
+)
+def test_redact_query_hides_only_secret_values(query: str, expected: str) -> None:
+    assert redact_query(query, DEFAULT_REDACT_QUERY_PARAMS) == expected
+
+
+def test_redact_headers_keeps_only_allow_listed_headers() -> None:
+    headers = [
+        (b"origin", b"http://example.com"),
+        (b"authorization", b"Bearer secret"),
+        (b"Sec-WebSocket-Protocol", b"chat"),
+        (b"sec-websocket-protocol", b"json"),
+        (b"cookie", b"session=1"),
+    ]
+    attributes = redact_headers(headers, ("origin", "sec-websocket-protocol", "cookie"), ("cookie", "authorization"))
+    assert attributes == {
+        "http.request.header.origin": ("http://example.com",),
+        "http.request.header.sec-websocket-protocol": ("chat", "json"),
+        "http.request.header.cookie": (REDACTED,),
+    }
+    assert "secret" not in repr(attributes)
+
+
+def test_headers_with_non_utf8_bytes_decode_without_error() -> None:
+    assert decode_header(b"caf\xe9\xff") == "caf\xe9\xff"
+    attributes = redact_headers([(b"origin", b"\xff\xfe")], ("origin",), ())
+    assert attributes == {"http.request.header.origin": ("\xff\xfe",)}
