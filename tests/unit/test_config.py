@@ -17,7 +17,11 @@ def test_defaults_match_the_design() -> None:
     assert "authorization" in config.redact_headers
     assert "sec-websocket-key" in config.redact_headers
     assert "token" in config.redact_query_params
-    assert config.capture_headers == ("origin", "sec-websocket-protocol", "sec-websocket-extensions")
+    assert config.capture_headers == (
+        "origin",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+    )
 
 
 @pytest.mark.parametrize(
@@ -68,7 +72,9 @@ def test_header_names_must_be_http_tokens(header: str) -> None:
 
 def test_header_and_query_names_are_normalised_to_lower_case() -> None:
     config = WebSocketTelemetryConfig(
-        capture_headers=["Origin", "X-Request-ID"], redact_headers=("X-Secret",), redact_query_params=("Token",)
+        capture_headers=["Origin", "X-Request-ID"],
+        redact_headers=("X-Secret",),
+        redact_query_params=("Token",),
     )
     assert config.capture_headers == ("origin", "x-request-id")
     assert config.redact_headers == ("x-secret",)
@@ -93,7 +99,10 @@ def test_panel_allow_must_be_callable_or_addresses(allow: Any) -> None:
 
 
 def test_panel_allow_accepts_networks_and_callables() -> None:
-    assert WebSocketTelemetryConfig(panel_allow=("10.0.0.0/8", "::1")).panel_allow == ("10.0.0.0/8", "::1")
+    assert WebSocketTelemetryConfig(panel_allow=("10.0.0.0/8", "::1")).panel_allow == (
+        "10.0.0.0/8",
+        "::1",
+    )
     WebSocketTelemetryConfig(panel_allow=lambda connection: True)
 
 

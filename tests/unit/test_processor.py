@@ -13,7 +13,10 @@ from litestar_ws_otel.processor import RecentSessionsProcessor, context_with_ses
 from litestar_ws_otel.session import PreviewPolicy, Session
 
 POLICY = PreviewPolicy(
-    capture_payloads=True, max_payload_bytes=16, capture_binary_preview=False, binary_preview_bytes=4
+    capture_payloads=True,
+    max_payload_bytes=16,
+    capture_binary_preview=False,
+    binary_preview_bytes=4,
 )
 
 
@@ -24,8 +27,19 @@ def provider() -> Iterator[TracerProvider]:
     provider.shutdown()
 
 
-def start(provider: TracerProvider, processor: RecentSessionsProcessor, name: str = "WS /x", owner: object = None):  # type: ignore[no-untyped-def]
-    session = Session(policy=POLICY, max_messages=5, path="/x?token=REDACTED", route="/x", owner=owner or processor)
+def start(
+    provider: TracerProvider,
+    processor: RecentSessionsProcessor,
+    name: str = "WS /x",
+    owner: object = None,
+):  # type: ignore[no-untyped-def]
+    session = Session(
+        policy=POLICY,
+        max_messages=5,
+        path="/x?token=REDACTED",
+        route="/x",
+        owner=owner or processor,
+    )
     span = provider.get_tracer("t").start_span(name, context=context_with_session(session, None))
     return session, span
 
@@ -121,7 +135,11 @@ def test_bound_evicts_oldest_finished_first_then_oldest_live(provider: TracerPro
     done_new = start(provider, processor, "WS /done-new")
     end(*done_new)
     start(provider, processor, "WS /live-new")
-    assert [s["name"] for s in processor.sessions()] == ["WS /live-new", "WS /done-new", "WS /live-old"]
+    assert [s["name"] for s in processor.sessions()] == [
+        "WS /live-new",
+        "WS /done-new",
+        "WS /live-old",
+    ]
     start(provider, processor, "WS /live-3")
     start(provider, processor, "WS /live-4")
     names = [s["name"] for s in processor.sessions()]

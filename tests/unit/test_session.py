@@ -66,7 +66,11 @@ def test_counters_count_every_message_and_ring_keeps_the_newest() -> None:
     assert session.bytes_received == 10
     assert session.bytes_sent == 2
     records = session.records()
-    assert [(r.direction, r.message_id) for r in records] == [("received", 4), ("received", 5), ("sent", 1)]
+    assert [(r.direction, r.message_id) for r in records] == [
+        ("received", 4),
+        ("received", 5),
+        ("sent", 1),
+    ]
     assert session.messages_dropped == 3
 
 
@@ -77,7 +81,12 @@ def test_records_carry_type_size_and_preview() -> None:
     session.on_message("sent", "")
     text, binary, empty = session.records()
     assert (text.kind, text.size, text.payload, text.truncated) == ("text", 12, "héllo w", True)
-    assert (binary.kind, binary.size, binary.payload, binary.truncated) == ("binary", 5, "deadbeef", True)
+    assert (binary.kind, binary.size, binary.payload, binary.truncated) == (
+        "binary",
+        5,
+        "deadbeef",
+        True,
+    )
     assert (empty.kind, empty.size, empty.payload, empty.truncated) == ("text", 0, "", False)
     assert text.time_ns <= binary.time_ns <= empty.time_ns
 
@@ -91,7 +100,10 @@ def test_no_preview_when_capture_is_off() -> None:
 
 def test_binary_preview_needs_its_own_switch() -> None:
     policy = PreviewPolicy(
-        capture_payloads=True, max_payload_bytes=8, capture_binary_preview=False, binary_preview_bytes=4
+        capture_payloads=True,
+        max_payload_bytes=8,
+        capture_binary_preview=False,
+        binary_preview_bytes=4,
     )
     session = make_session(policy)
     session.on_message("received", b"\x01\x02")
@@ -144,7 +156,11 @@ def test_lifecycle_keeps_the_first_close_and_first_exception() -> None:
     session.on_close(1000, "", "client")
     assert session.exception is first
     assert session.close is not None
-    assert (session.close.code, session.close.reason, session.close.initiator) == (4001, "bye", "server")
+    assert (session.close.code, session.close.reason, session.close.initiator) == (
+        4001,
+        "bye",
+        "server",
+    )
     assert session.state is SessionState.CLOSED
 
 

@@ -56,10 +56,19 @@ def test_no_endpoint_means_no_exporter() -> None:
     [
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}, GrpcExporter),
         (
-            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            },
             HttpExporter,
         ),
-        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://x:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, GrpcExporter),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://x:4317",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            },
+            GrpcExporter,
+        ),
         (
             {
                 "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318",
@@ -141,7 +150,9 @@ def test_instrument_app_is_idempotent(memory: tuple[TracerProvider, InMemorySpan
     assert [span.name for span in exporter.get_finished_spans()] == ["WS /echo"]
 
 
-def test_capture_payloads_follows_debug(memory: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+def test_capture_payloads_follows_debug(
+    memory: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
     provider, _ = memory
     assert instrument_app(Litestar([echo], debug=True), tracer_provider=provider).capture_payloads is True
     assert instrument_app(Litestar([echo], debug=False), tracer_provider=provider).capture_payloads is False
@@ -168,7 +179,9 @@ def test_wrong_arguments_name_themselves() -> None:
         instrument_app(Litestar([echo]), tracer_provider=trace.NoOpTracerProvider())  # type: ignore[arg-type]
 
 
-def test_plugin_instruments_the_app_at_startup(memory: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+def test_plugin_instruments_the_app_at_startup(
+    memory: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
     provider, exporter = memory
     plugin = WebSocketTelemetryPlugin(WebSocketTelemetryConfig(capture_payloads=True), tracer_provider=provider)
     app = Litestar([echo], plugins=[plugin])
