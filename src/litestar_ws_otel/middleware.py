@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
@@ -147,7 +147,7 @@ class _Connection:
 
         async def wrapped_receive() -> ReceiveMessage:
             received = await receive()
-            message = cast("dict[str, Any]", received)
+            message: dict[str, Any] = received  # type: ignore[assignment]
             try:
                 if self.span is None:
                     self._start_span()
@@ -175,7 +175,7 @@ class _Connection:
                 # uvicorn's ClientDisconnected is an OSError: the client left without a close frame.
                 session.on_client_gone()
                 raise
-            message = cast("dict[str, Any]", sent)
+            message: dict[str, Any] = sent  # type: ignore[assignment]
             try:
                 if self.span is None:
                     self._start_span()

@@ -28,6 +28,7 @@ __all__ = (
 )
 
 _DISCONNECTED_ABNORMALLY = 1006
+_time_ns = time.time_ns
 
 
 class SessionState(str, Enum):
@@ -48,6 +49,9 @@ class MessageRecord(NamedTuple):
     size: int
     payload: str | None
     truncated: bool
+
+
+_RawRecord = tuple[int, "Direction", str, int, int, "str | None", bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +161,7 @@ class Session:
     ) -> None:
         self._policy = policy
         self.max_messages = max_messages
-        self.ring: deque[MessageRecord] = deque(maxlen=max_messages)
+        self.ring: deque[_RawRecord] = deque(maxlen=max_messages)
         self.path = path
         self.route = route
         self.owner = owner
@@ -182,7 +186,7 @@ class Session:
 
     def records(self) -> tuple[MessageRecord, ...]:
         """A snapshot of the ring, oldest first."""
-        return tuple(self.ring)
+        return tuple(map(MessageRecord._make, tuple(self.ring)))
 
     def on_accept(self, subprotocol: str | None) -> None:
         if self.state is SessionState.CONNECTING:
@@ -191,10 +195,14 @@ class Session:
             self.subprotocol = subprotocol
 
     def on_message(self, direction: Direction, payload: str | bytes) -> None:
-        """Count one message and keep its record; the hot path of the whole package."""
-        if isinstance(payload, str):
+        """Count one message and keep its record; the hot path of the whole package.
+
+        The ring holds plain tuples (building a ``NamedTuple`` costs a Python-level call);
+        ``records()`` turns them into ``MessageRecord`` for readers.
+        """
+        if type(payload) is str:
             kind = "text"
-            size = utf8_size(payload)
+            size = len(payload) if payload.isascii() else utf8_size(payload)
         else:
             kind = "binary"
             size = len(payload)
@@ -206,8 +214,12 @@ class Session:
             self.messages_sent += 1
             self.bytes_sent += size
             message_id = self.messages_sent
-        preview, truncated = self._policy.preview(payload, direction)
-        self.ring.append(MessageRecord(time.time_ns(), direction, kind, message_id, size, preview, truncated))
+        policy = self._policy
+        if policy.capture_payloads:
+            preview, truncated = policy.preview(payload, direction)
+            self.ring.append((_time_ns(), direction, kind, message_id, size, preview, truncated))
+        else:
+            self.ring.append((_time_ns(), direction, kind, message_id, size, None, False))
 
     def on_close(self, code: int, reason: str, initiator: str) -> None:
         """Record the first close only: a late close after a disconnect does not rewrite history."""
