@@ -1,4 +1,4 @@
-"""Attribute and event names of the session span, and the redaction applied before values reach it.
+"""Attribute and event names of the session span, and the redaction and truncation applied to values.
 
 OpenTelemetry's semantic conventions have no ``websocket.*`` names, so ours are defined here in
 the style of ``opentelemetry.semconv.attributes``; everything else comes from that package.
@@ -35,6 +35,8 @@ __all__ = (
     "decode_header",
     "redact_headers",
     "redact_query",
+    "truncate_text",
+    "utf8_size",
 )
 
 WEBSOCKET_SUBPROTOCOL: Final = "websocket.subprotocol"
@@ -108,3 +110,25 @@ def redact_headers(
         if name in wanted:
             collected.setdefault(name, []).append(REDACTED if name in secret else decode_header(raw_value))
     return {f"http.request.header.{name}": tuple(values) for name, values in collected.items()}
+
+
+def utf8_size(text: str) -> int:
+    """UTF-8 length of ``text``; ASCII strings (the common case) are measured without encoding."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def truncate_text(text: str, max_bytes: int) -> tuple[str, bool]:
+    """Cut ``text`` to at most ``max_bytes`` UTF-8 bytes on a character boundary.
+
+    Only the head that can fit is sliced and encoded (a character is at least one byte), so a
+    megabyte message costs no more than a small one.
+    """
+    head = text[:max_bytes]
+    if head.isascii():
+        return head, len(text) > max_bytes
+    # "replace" turns lone surrogates into "?", so the preview is always valid UTF-8 for OTLP.
+    encoded = head.encode("utf-8", "replace")
+    truncated = len(encoded) > max_bytes or len(text) > len(head)
+    return encoded[:max_bytes].decode("utf-8", "ignore"), truncated

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple
 
+from litestar_ws_otel.semconv import truncate_text, utf8_size
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -23,8 +25,6 @@ __all__ = (
     "PreviewPolicy",
     "Session",
     "SessionState",
-    "truncate_text",
-    "utf8_size",
 )
 
 _DISCONNECTED_ABNORMALLY = 1006
@@ -95,28 +95,6 @@ class PreviewPolicy:
             return truncate_text(payload, self.max_payload_bytes)
         limit = self.binary_preview_bytes
         return bytes(payload[:limit]).hex(), len(payload) > limit
-
-
-def utf8_size(text: str) -> int:
-    """UTF-8 length of ``text``; ASCII strings (the common case) are measured without encoding."""
-    if text.isascii():
-        return len(text)
-    return len(text.encode("utf-8", "surrogatepass"))
-
-
-def truncate_text(text: str, max_bytes: int) -> tuple[str, bool]:
-    """Cut ``text`` to at most ``max_bytes`` UTF-8 bytes on a character boundary.
-
-    Only the head that can fit is sliced and encoded (a character is at least one byte), so a
-    megabyte message costs no more than a small one.
-    """
-    head = text[:max_bytes]
-    if head.isascii():
-        return head, len(text) > max_bytes
-    # "replace" turns lone surrogates into "?", so the preview is always valid UTF-8 for OTLP.
-    encoded = head.encode("utf-8", "replace")
-    truncated = len(encoded) > max_bytes or len(text) > len(head)
-    return encoded[:max_bytes].decode("utf-8", "ignore"), truncated
 
 
 class Session:
