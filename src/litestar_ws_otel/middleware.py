@@ -35,6 +35,10 @@ logger = logging.getLogger("litestar_ws_otel")
 SCOPE_STATE_KEY = "litestar_ws_otel.session"
 """Where the connection's ``Session`` lives in ``scope["state"]``; also marks it as instrumented."""
 
+_NO_STATUS = 1005
+_ABNORMAL_CLOSURE = 1006
+_SERVICE_RESTART = 1012
+
 _reported: set[str] = set()
 
 
@@ -90,8 +94,7 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, connection.receive_from(receive), connection.send_to(send))
         except Exception as exc:
-            escaped = True
-            connection.session.on_exception(exc)
+            escaped = connection.session.on_exception(exc)
             raise
         finally:
             connection.end(escaped=escaped)
@@ -156,7 +159,7 @@ class _Connection:
                     text = message.get("text")
                     session.on_message("received", text if text is not None else message.get("bytes") or b"")
                 elif message_type == "websocket.disconnect":
-                    session.on_close(message.get("code", 1005), message.get("reason") or "", "client")
+                    session.on_close(*_disconnect_close(message))
                 elif message_type != "websocket.connect":
                     _report(f"unexpected ASGI message from the server: {message_type!r}", level=logging.DEBUG)
             except Exception as exc:
@@ -219,6 +222,19 @@ class _Connection:
                 span.end(end_time=session.ended_ns)
             except Exception as exc:
                 _report("could not end a WebSocket session span", exc)
+
+
+def _disconnect_close(message: dict[str, Any]) -> tuple[int, str, str]:
+    """``(code, reason, initiator)`` of a ``websocket.disconnect`` as the span should tell it.
+
+    uvicorn reports a lost TCP connection as 1005 without a ``reason`` key, while a real close
+    frame always comes with one; RFC 6455 calls a close without a close frame 1006. A 1012
+    (service restart) is the server shutting down, whatever side the message arrives on.
+    """
+    code = message.get("code", _NO_STATUS)
+    if code == _NO_STATUS and "reason" not in message:
+        code = _ABNORMAL_CLOSURE
+    return code, message.get("reason") or "", "server" if code == _SERVICE_RESTART else "client"
 
 
 class _HeaderCarrier(dict[str, str]):

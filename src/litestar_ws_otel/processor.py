@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import ReadableSpan, Span
 
+    from litestar_ws_otel.session import MessageRecord
+
 __all__ = ("RecentSessionsProcessor", "context_with_session")
 
 logger = logging.getLogger(__name__)
@@ -134,6 +136,55 @@ class RecentSessionsProcessor(SpanProcessor):
                 return _document(entry)
         return None
 
+    def summaries(
+        self, *, state: Literal["open", "closed"] | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Recent sessions as ``sessions()`` gives them, without the ``messages`` key.
+
+        The panel's list and live stream read this several times a second; skipping the rings
+        keeps that cheap.
+        """
+        documents: list[dict[str, Any]] = []
+        for entry in self._entries():
+            document = _summary(entry)
+            if state is not None and document["state"] != state:
+                continue
+            documents.append(document)
+            if limit is not None and len(documents) >= limit:
+                break
+        return documents
+
+    def messages_since(
+        self, span_id: str, *, received_after: int = 0, sent_after: int = 0
+    ) -> list[dict[str, Any]] | None:
+        """The kept messages of one session that are newer than the given per-direction ids.
+
+        A reader that remembers the last ``id`` it saw in each direction gets only what is new,
+        without copying the rest into dicts; ids are exact even when the ring has dropped
+        records. ``None`` when the session is not (or no longer) kept.
+        """
+        entry = self._entry(span_id)
+        if entry is None:
+            return None
+        return [
+            _message(record)
+            for record in entry.session.records()
+            if record.message_id > (received_after if record.direction == "received" else sent_after)
+        ]
+
+    def _entry(self, span_id: str) -> _Entry | None:
+        """One entry by hex span id, found without sorting the store."""
+        try:
+            key = int(span_id, 16)
+        except ValueError:
+            return None
+        with self._lock:
+            self._evict(time.time_ns())
+            entry = self._live.get(key)
+            if entry is None:
+                entry = next((finished for finished in self._finished if finished.span_id == key), None)
+        return entry
+
     def clear(self) -> None:
         """Forget finished sessions; live ones stay, since their spans are still running."""
         with self._lock:
@@ -186,4 +237,42 @@ def _document(entry: _Entry) -> dict[str, Any]:
             }
             for record in session.records()
         ],
+    }
+
+
+def _summary(entry: _Entry) -> dict[str, Any]:
+    """``_document`` without ``messages``: what the panel's list and live stream need."""
+    session = entry.session
+    close = session.close
+    is_open = session.ended_ns is None and session.state is not SessionState.CLOSED
+    return {
+        "trace_id": format_trace_id(entry.trace_id),
+        "span_id": format_span_id(entry.span_id),
+        "name": entry.name,
+        "route": session.route,
+        "path": session.path,
+        "state": "open" if is_open else "closed",
+        "started_at": _seconds(session.started_ns),
+        "ended_at": _seconds(session.ended_ns),
+        "messages_received": session.messages_received,
+        "messages_sent": session.messages_sent,
+        "bytes_received": session.bytes_received,
+        "bytes_sent": session.bytes_sent,
+        "close_code": close.code if close else None,
+        "close_reason": close.reason if close else None,
+        "close_initiator": close.initiator if close else None,
+        "status": "error" if entry.error else "unset",
+    }
+
+
+def _message(record: MessageRecord) -> dict[str, Any]:
+    """One kept message as the panel's JSON document."""
+    return {
+        "direction": record.direction,
+        "type": record.kind,
+        "id": record.message_id,
+        "size": record.size,
+        "time": record.time_ns / _NS,
+        "payload": record.payload,
+        "truncated": record.truncated,
     }

@@ -112,11 +112,22 @@ def redact_headers(
     return {f"http.request.header.{name}": tuple(values) for name, values in collected.items()}
 
 
+_SIZE_CHUNK = 16384
+
+
 def utf8_size(text: str) -> int:
-    """UTF-8 length of ``text``; ASCII strings (the common case) are measured without encoding."""
+    """UTF-8 length of ``text``; ASCII strings (the common case) are measured without encoding.
+
+    Other text is encoded a chunk at a time, so a megabyte message never costs a megabyte copy.
+    """
     if text.isascii():
         return len(text)
-    return len(text.encode("utf-8", "surrogatepass"))
+    if len(text) <= _SIZE_CHUNK:
+        return len(text.encode("utf-8", "surrogatepass"))
+    return sum(
+        len(text[start : start + _SIZE_CHUNK].encode("utf-8", "surrogatepass"))
+        for start in range(0, len(text), _SIZE_CHUNK)
+    )
 
 
 def truncate_text(text: str, max_bytes: int) -> tuple[str, bool]:

@@ -84,6 +84,8 @@ class PreviewPolicy:
         if self.redact_payload is not None:
             try:
                 redacted = self.redact_payload(payload, direction)
+                if redacted is not None and not isinstance(redacted, (str, bytes)):
+                    raise TypeError(f"redact_payload must return str, bytes or None, got {type(redacted).__name__}")
             except Exception as exc:  # a broken hook fails closed: no preview, never a broken app
                 if self.on_redact_error is not None:
                     self.on_redact_error(exc)
@@ -214,11 +216,18 @@ class Session:
             self.denial_status = status
         self.state = SessionState.CLOSED
 
-    def on_exception(self, exc: BaseException) -> None:
-        """Keep the first exception: the one the handler raised, not what cleanup raised after it."""
+    def on_exception(self, exc: BaseException) -> bool:
+        """Keep the first exception: the one the handler raised, not what cleanup raised after it.
+
+        Returns ``False`` for an ``OSError`` after the client has left: that is how the server
+        reports a send to a gone client (uvicorn's ``ClientDisconnected``), not a server failure.
+        """
+        if isinstance(exc, OSError) and self.close is not None and self.close.initiator == "client":
+            return False
         if self.exception is None:
             self.exception = exc
             self.exception_ns = time.time_ns()
+        return True
 
     def finish(self) -> bool:
         """Mark the session ended; returns ``False`` if it already was, so a span ends only once."""

@@ -46,3 +46,10 @@ def test_headers_with_non_utf8_bytes_decode_without_error() -> None:
     assert decode_header(b"caf\xe9\xff") == "caf\xe9\xff"
     attributes = redact_headers([(b"origin", b"\xff\xfe")], ("origin",), ())
     assert attributes == {"http.request.header.origin": ("\xff\xfe",)}
+
+
+@pytest.mark.parametrize("text", ["é" * 40_000, "a" * 20_000 + "🎉" * 9_000, "x" * 16_383 + "é"])
+def test_utf8_size_of_large_non_ascii_text_matches_encoding(text: str) -> None:
+    from litestar_ws_otel.semconv import utf8_size
+
+    assert utf8_size(text) == len(text.encode())

@@ -186,3 +186,21 @@ def test_finish_happens_once() -> None:
     ended = session.ended_ns
     assert session.finish() is False
     assert session.ended_ns == ended
+
+
+def test_a_redactor_returning_the_wrong_type_fails_closed() -> None:
+    errors: list[BaseException] = []
+    policy = PreviewPolicy(True, 32, True, 4, redact_payload=lambda p, d: 42, on_redact_error=errors.append)  # type: ignore[arg-type,return-value]
+    session = make_session(policy)
+    session.on_message("received", "secret")
+    assert session.records()[0].payload is None
+    assert session.messages_dropped == 0
+    assert "must return str, bytes or None, got int" in str(errors[0])
+
+
+def test_an_oserror_after_the_client_left_is_not_the_handlers_error() -> None:
+    session = make_session()
+    session.on_client_gone()
+    assert session.on_exception(ConnectionResetError()) is False
+    assert session.exception is None
+    assert session.on_exception(RuntimeError("real")) is True
