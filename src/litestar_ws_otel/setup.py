@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from litestar.plugins import InitPlugin
 from opentelemetry import trace
 from opentelemetry.sdk.environment_variables import (
@@ -27,6 +28,8 @@ from litestar_ws_otel.processor import RecentSessionsProcessor
 from litestar_ws_otel.session import PreviewPolicy
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from litestar import Litestar
     from litestar.config.app import AppConfig
     from litestar.plugins.opentelemetry import OpenTelemetryPlugin
@@ -37,6 +40,7 @@ __all__ = ("TOOLBAR_PANEL_PATH", "Instrumentation", "WebSocketTelemetryPlugin", 
 logger = logging.getLogger("litestar_ws_otel")
 
 TOOLBAR_PANEL_PATH = "/_debug_toolbar/otel-ws"
+_SHUTDOWN_FLUSH_MILLIS = 5000
 _INSTRUMENTATION_NAME = "litestar_ws_otel"
 _STATE_KEY = "litestar_ws_otel.instrumentation"
 """Where ``app.state`` keeps the handle: Litestar apps take no weak references or new attributes."""
@@ -102,6 +106,12 @@ def instrument_app(
         )
         _install(app, middleware)
         app.after_exception.append(record_handler_exception)
+        app.on_shutdown.append(_flush_on_shutdown(provider))
+        panel_enabled = app.debug if config.panel_enabled is None else config.panel_enabled
+        if panel_enabled:
+            from litestar_ws_otel.panel.routes import register_panel  # the panel imports this module
+
+            register_panel(app, handle)
     return handle
 
 
@@ -201,6 +211,23 @@ def _install(app: Litestar, middleware: WebSocketTelemetryMiddleware) -> None:
     else:
         _report("Litestar's OpenTelemetry middleware was not found where expected; WebSocket spans may be roots")
         app.asgi_handler = middleware(outer)
+
+
+def _flush_on_shutdown(provider: TracerProvider) -> Callable[[], Awaitable[None]]:
+    """A shutdown hook that exports the sessions the server closed while stopping.
+
+    uvicorn re-raises SIGTERM after its graceful shutdown, so the process dies by the signal and
+    the SDK's ``atexit`` flush never runs; the lifespan shutdown is the last safe moment. The
+    flush runs in a thread, bounded, so a slow collector cannot hang the shutdown.
+    """
+
+    async def flush() -> None:
+        try:
+            await anyio.to_thread.run_sync(provider.force_flush, _SHUTDOWN_FLUSH_MILLIS)
+        except Exception as exc:
+            _report("could not flush spans at shutdown", exc)
+
+    return flush
 
 
 def _preview_policy(config: WebSocketTelemetryConfig, capture_payloads: bool) -> PreviewPolicy:

@@ -203,3 +203,25 @@ def test_exclude_pattern_always_covers_the_panel() -> None:
     assert pattern.search("/internal/ws")
     assert not pattern.search("/_ws_otelx")
     assert not pattern.search("/chat/internal/")
+
+
+async def test_shutdown_hook_flushes_the_provider(caplog: pytest.LogCaptureFixture) -> None:
+    flushed: list[int] = []
+
+    class RecordingProvider(TracerProvider):
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            flushed.append(timeout_millis)
+            return True
+
+    app = Litestar([echo], logging_config=None)
+    instrument_app(app, tracer_provider=RecordingProvider())
+    await app.on_shutdown[-1]()
+    assert flushed == [5000]
+
+    class BrokenProvider(TracerProvider):
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            raise RuntimeError("exporter exploded")
+
+    ws_setup._report.__globals__["_reported"].clear()
+    await ws_setup._flush_on_shutdown(BrokenProvider())()
+    assert "could not flush spans at shutdown" in caplog.text
