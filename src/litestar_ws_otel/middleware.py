@@ -15,10 +15,11 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.semconv.attributes import http_attributes, url_attributes
 
 from litestar_ws_otel import _span
 from litestar_ws_otel.processor import context_with_session
-from litestar_ws_otel.semconv import decode_header, redact_query
+from litestar_ws_otel.semconv import decode_header
 from litestar_ws_otel.session import PreviewPolicy, Session, SessionState
 
 if TYPE_CHECKING:
@@ -109,19 +110,18 @@ class _Connection:
         started_ns = time.time_ns()
         config = middleware.config
         path = scope.get("path", "")
-        query = scope.get("query_string") or b""
-        shown_path = f"{path}?{redact_query(decode_header(query), config.redact_query_params)}" if query else path
+        self.attributes = _span.start_attributes(scope, path, config)
+        query = self.attributes.get(url_attributes.URL_QUERY)
         self._middleware = middleware
         self._scope = scope
         self._parent = otel_context.get_current()
         self.session = Session(
             policy=middleware.policy,
             max_messages=config.max_messages_per_session,
-            path=shown_path,
+            path=f"{path}?{query}" if query else path,  # the panel shows the redacted query too
             owner=middleware.owner,
             started_ns=started_ns,
         )
-        self.attributes = _span.start_attributes(scope, path, config)
         self.span: trace.Span | None = None
 
     def _start_span(self) -> trace.Span:
@@ -130,7 +130,7 @@ class _Connection:
         self.session.route = route
         attributes = self.attributes
         if route:
-            attributes["http.route"] = route
+            attributes[http_attributes.HTTP_ROUTE] = route
         parent_span = trace.get_current_span(self._parent)
         if parent_span.get_span_context().is_valid and not parent_span.get_span_context().is_remote:
             kind, parent = trace.SpanKind.INTERNAL, self._parent
