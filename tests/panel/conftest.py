@@ -1,0 +1,162 @@
+"""Fixtures for panel tests: instrumented apps on real uvicorn servers, an async SSE reader, WS handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar, WebSocket, websocket
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from litestar_ws_otel import Instrumentation, WebSocketTelemetryConfig, instrument_app
+from litestar_ws_otel.panel import PANEL_STATE_KEY, PanelState
+from tests.servers import LiveServer, run_server
+
+TIMEOUT = 10.0
+"""Upper bound for any wait on the server; a passing test never waits this long."""
+
+
+@websocket("/echo")
+async def echo(socket: WebSocket[Any, Any, Any]) -> None:
+    """Echo text until the client goes; close with 4001 when told to."""
+    await socket.accept()
+    while True:
+        message = await socket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text == "close-me":
+            await socket.close(code=4001, reason="asked")
+            return
+        await socket.send_text(str(text))
+
+
+@dataclass
+class Panel:
+    """One instrumented app on a live server, with the URLs a test needs."""
+
+    app: Litestar
+    handle: Instrumentation
+    server: LiveServer
+    exporter: InMemorySpanExporter
+    prefix: str = "/_ws_otel"
+
+    def url(self, path: str = "/", prefix: str | None = None) -> str:
+        return self.server.http_url(f"{self.prefix if prefix is None else prefix}{path}")
+
+    def ws_url(self, path: str) -> str:
+        return self.server.url(path)
+
+    @property
+    def state(self) -> PanelState:
+        state = self.app.state[PANEL_STATE_KEY]
+        assert isinstance(state, PanelState)
+        return state
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def provider(exporter: InMemorySpanExporter) -> Generator[TracerProvider, None, None]:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    try:
+        yield provider
+    finally:
+        provider.shutdown()
+
+
+@pytest.fixture
+def start_panel(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> Generator[Callable[..., Panel], None, None]:
+    """Factory: ``start_panel(config=None, *, handlers=(echo,), debug=True, **litestar_kwargs) -> Panel``."""
+    with contextlib.ExitStack() as stack:
+
+        def start(
+            config: WebSocketTelemetryConfig | None = None,
+            *,
+            handlers: Sequence[Any] = (echo,),
+            debug: bool = True,
+            **litestar_kwargs: Any,
+        ) -> Panel:
+            app = Litestar(route_handlers=list(handlers), debug=debug, **litestar_kwargs)
+            handle = instrument_app(app, config, tracer_provider=provider)
+            server = stack.enter_context(run_server(app))
+            return Panel(app=app, handle=handle, server=server, exporter=exporter)
+
+        yield start
+
+
+@dataclass
+class Event:
+    name: str
+    data: Any
+    received_at: float = field(default_factory=time.monotonic)
+
+
+class EventReader:
+    """Reads a ``text/event-stream`` response as parsed events, with bounded waits."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.events: list[Event] = []
+        self.comments: list[str] = []
+        self._lines = response.aiter_lines()
+
+    async def next(self, timeout: float = TIMEOUT) -> Event:
+        """The next event (comments are collected, not returned)."""
+        return await asyncio.wait_for(self._next(), timeout)
+
+    async def _next(self) -> Event:
+        name, data = "message", list[str]()
+        async for line in self._lines:
+            if line == "":
+                if data:
+                    event = Event(name, json.loads("\n".join(data)))
+                    self.events.append(event)
+                    return event
+                name = "message"
+                continue
+            key, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if key == "":
+                self.comments.append(value)
+            elif key == "event":
+                name = value
+            elif key == "data":
+                data.append(value)
+        raise EOFError("the stream ended")
+
+    async def expect(
+        self, name: str, predicate: Callable[[Any], bool] = lambda _: True, timeout: float = TIMEOUT
+    ) -> Event:
+        """Read until an event called ``name`` whose data satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {name!r} event within {timeout}s; got {[e.name for e in self.events]}")
+            event = await self.next(remaining)
+            if event.name == name and predicate(event.data):
+                return event
+
+
+@contextlib.asynccontextmanager
+async def open_stream(url: str) -> AsyncIterator[EventReader]:
+    """``GET`` the stream; leaving the block closes the connection, as a browser tab does."""
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client, client.stream("GET", url) as response:
+        assert response.status_code == 200, response.status_code
+        yield EventReader(response)
