@@ -40,11 +40,21 @@ class LiveServer:
     def http_url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def stop(self, timeout: float) -> None:
+        """Stop now, as Ctrl+C does, without ``timeout_graceful_shutdown``; fail unless done within ``timeout``."""
+        self.server.should_exit = True
+        self.thread.join(timeout=timeout)
+        if self.thread.is_alive():
+            raise AssertionError(f"uvicorn did not stop within {timeout}s")
+
 
 @contextlib.contextmanager
-def run_server(app: Any, *, ws: str = "websockets-sansio", **options: Any) -> Iterator[LiveServer]:
-    """Serve ``app`` with uvicorn until the block ends; the server is always stopped."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws=ws, log_level="warning", lifespan="on", **options)
+def run_server(app: Any, *, port: int = 0, ws: str = "websockets-sansio", **options: Any) -> Iterator[LiveServer]:
+    """Serve ``app`` with uvicorn until the block ends; the server is always stopped.
+
+    ``port=0`` picks a free port; pass a stopped server's port to restart on it, as ``--reload`` does.
+    """
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, ws=ws, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test-server", daemon=True)
     thread.start()

@@ -17,6 +17,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
 
+from litestar_ws_otel._span import error_type
 from litestar_ws_otel.session import Session, SessionState
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class RecentSessionsProcessor(SpanProcessor):
     ) -> list[dict[str, Any]]:
         """Recent sessions as ``sessions()`` gives them, without the ``messages`` key.
 
-        The panel's list and live stream read this several times a second; skipping the rings
+        The panel's list and live sockets read this several times a second; skipping the rings
         keeps that cheap.
         """
         documents: list[dict[str, Any]] = []
@@ -205,43 +206,12 @@ def _seconds(ns: int | None) -> float | None:
 
 
 def _document(entry: _Entry) -> dict[str, Any]:
-    session = entry.session
-    close = session.close
-    is_open = session.ended_ns is None and session.state is not SessionState.CLOSED
-    return {
-        "trace_id": format_trace_id(entry.trace_id),
-        "span_id": format_span_id(entry.span_id),
-        "name": entry.name,
-        "route": session.route,
-        "path": session.path,
-        "state": "open" if is_open else "closed",
-        "started_at": _seconds(session.started_ns),
-        "ended_at": _seconds(session.ended_ns),
-        "messages_received": session.messages_received,
-        "messages_sent": session.messages_sent,
-        "bytes_received": session.bytes_received,
-        "bytes_sent": session.bytes_sent,
-        "close_code": close.code if close else None,
-        "close_reason": close.reason if close else None,
-        "close_initiator": close.initiator if close else None,
-        "status": "error" if entry.error else "unset",
-        "messages": [
-            {
-                "direction": record.direction,
-                "type": record.kind,
-                "id": record.message_id,
-                "size": record.size,
-                "time": record.time_ns / _NS,
-                "payload": record.payload,
-                "truncated": record.truncated,
-            }
-            for record in session.records()
-        ],
-    }
+    """One session as the panel's API serves it: ``_summary`` plus its kept messages, oldest first."""
+    return {**_summary(entry), "messages": [_message(record) for record in entry.session.records()]}
 
 
 def _summary(entry: _Entry) -> dict[str, Any]:
-    """``_document`` without ``messages``: what the panel's list and live stream need."""
+    """``_document`` without ``messages``: what the panel's list and live socket need."""
     session = entry.session
     close = session.close
     is_open = session.ended_ns is None and session.state is not SessionState.CLOSED
@@ -253,7 +223,9 @@ def _summary(entry: _Entry) -> dict[str, Any]:
         "path": session.path,
         "state": "open" if is_open else "closed",
         "started_at": _seconds(session.started_ns),
+        "accepted_at": _seconds(session.accepted_ns),
         "ended_at": _seconds(session.ended_ns),
+        "subprotocol": session.subprotocol,
         "messages_received": session.messages_received,
         "messages_sent": session.messages_sent,
         "bytes_received": session.bytes_received,
@@ -262,6 +234,8 @@ def _summary(entry: _Entry) -> dict[str, Any]:
         "close_reason": close.reason if close else None,
         "close_initiator": close.initiator if close else None,
         "status": "error" if entry.error else "unset",
+        # The span's ``error.type``: the exception's qualified class name, else the close code.
+        "error_type": error_type(session) if entry.error else None,
     }
 
 

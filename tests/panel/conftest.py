@@ -1,4 +1,4 @@
-"""Fixtures for panel tests: instrumented apps on real uvicorn servers, an async SSE reader, WS handlers."""
+"""Fixtures for panel tests: instrumented apps on real uvicorn servers, a live-socket reader, WS handlers."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 from litestar import Litestar, WebSocket, websocket
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from websockets.asyncio.client import ClientConnection, connect
 
 from litestar_ws_otel import Instrumentation, WebSocketTelemetryConfig, instrument_app
 from litestar_ws_otel.panel import PANEL_STATE_KEY, PanelState
@@ -55,6 +55,9 @@ class Panel:
 
     def ws_url(self, path: str) -> str:
         return self.server.url(path)
+
+    def live_url(self, prefix: str | None = None) -> str:
+        return self.server.url(f"{self.prefix if prefix is None else prefix}/api/live")
 
     @property
     def state(self) -> PanelState:
@@ -108,37 +111,18 @@ class Event:
 
 
 class EventReader:
-    """Reads a ``text/event-stream`` response as parsed events, with bounded waits."""
+    """Reads the panel's live socket as parsed events, with bounded waits."""
 
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
         self.events: list[Event] = []
-        self.comments: list[str] = []
-        self._lines = response.aiter_lines()
 
     async def next(self, timeout: float = TIMEOUT) -> Event:
-        """The next event (comments are collected, not returned)."""
-        return await asyncio.wait_for(self._next(), timeout)
-
-    async def _next(self) -> Event:
-        name, data = "message", list[str]()
-        async for line in self._lines:
-            if line == "":
-                if data:
-                    event = Event(name, json.loads("\n".join(data)))
-                    self.events.append(event)
-                    return event
-                name = "message"
-                continue
-            key, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if key == "":
-                self.comments.append(value)
-            elif key == "event":
-                name = value
-            elif key == "data":
-                data.append(value)
-        raise EOFError("the stream ended")
+        frame = json.loads(await asyncio.wait_for(self.socket.recv(), timeout))
+        assert set(frame) == {"event", "data"}, frame
+        event = Event(frame["event"], frame["data"])
+        self.events.append(event)
+        return event
 
     async def expect(
         self, name: str, predicate: Callable[[Any], bool] = lambda _: True, timeout: float = TIMEOUT
@@ -155,8 +139,7 @@ class EventReader:
 
 
 @contextlib.asynccontextmanager
-async def open_stream(url: str) -> AsyncIterator[EventReader]:
-    """``GET`` the stream; leaving the block closes the connection, as a browser tab does."""
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client, client.stream("GET", url) as response:
-        assert response.status_code == 200, response.status_code
-        yield EventReader(response)
+async def open_live(url: str) -> AsyncIterator[EventReader]:
+    """Open the live socket (``ws://.../api/live``); leaving the block closes it, as a browser tab does."""
+    async with connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT) as socket:
+        yield EventReader(socket)

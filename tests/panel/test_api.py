@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,10 +13,13 @@ from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as connect_sync
 
 from litestar_ws_otel import WebSocketTelemetryConfig, WebSocketTelemetryPlugin, instrument_app
 from litestar_ws_otel.panel import PANEL_STATE_KEY
-from tests.panel.conftest import TIMEOUT, Panel, echo, open_stream
+from tests.panel.conftest import TIMEOUT, Panel, echo, open_live
 from tests.servers import run_server, wait_for
 
 pytestmark = pytest.mark.integration
@@ -186,8 +190,10 @@ async def test_export_is_a_json_download(start_panel: StartPanel) -> None:
 
 def test_panel_off_without_debug(start_panel: StartPanel) -> None:
     panel = start_panel(debug=False)
-    for path in ("/", "/api/sessions", "/api/config", "/api/stream", "/static/panel.js"):
+    for path in ("/", "/api/sessions", "/api/config", "/api/live", "/static/panel.js"):
         assert get(panel.url(path)).status_code == 404
+    with pytest.raises(InvalidStatus):
+        connect_sync(panel.live_url(), open_timeout=TIMEOUT)
     assert PANEL_STATE_KEY not in panel.app.state
 
 
@@ -217,7 +223,6 @@ EVERY_ROUTE = (
     "/api/config",
     "/api/sessions",
     "/api/sessions?summary=1",
-    "/api/stream",
 )
 
 
@@ -231,6 +236,12 @@ async def assert_refused_everywhere(panel: Panel) -> None:
         assert_security_headers(response)
         assert "secret-payload" not in response.text
         assert closed["span_id"] not in response.text
+    assert get(panel.url("/api/live")).status_code == 405  # the live socket answers no plain GET
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(panel.live_url(), open_timeout=TIMEOUT):
+            pass
+    assert refused.value.response.status_code == 403
+    assert refused.value.response.body == b""
     assert panel.state.streams.opened == 0
 
 
@@ -258,11 +269,10 @@ def test_panel_allow_predicate_sees_the_connection(start_panel: StartPanel) -> N
 async def test_panel_paths_produce_no_spans(start_panel: StartPanel) -> None:
     panel = start_panel()
     for path in EVERY_ROUTE:
-        if path != "/api/stream":
-            assert get(panel.url(path), follow_redirects=True).status_code == 200, path
-    async with open_stream(panel.url("/api/stream")) as events:
+        assert get(panel.url(path), follow_redirects=True).status_code == 200, path
+    async with open_live(panel.live_url()) as events:
         assert (await events.next()).name == "snapshot"
-    wait_for(lambda: panel.state.streams.live == 0, timeout=TIMEOUT, what="the stream to stop")
+    wait_for(lambda: panel.state.streams.live == 0, timeout=TIMEOUT, what="the live socket to stop")
     panel.handle.tracer_provider.force_flush()
     assert panel.exporter.get_finished_spans() == ()
     assert panel.handle.processor.sessions() == []
@@ -270,14 +280,17 @@ async def test_panel_paths_produce_no_spans(start_panel: StartPanel) -> None:
 
 @pytest.mark.parametrize("exclude", [None, ["/_ws_otel"]])
 def test_litestar_otel_plugin_traces_panel_requests_unless_excluded(provider: Any, exporter: Any, exclude: Any) -> None:
-    """docs/panel.md: Litestar's OpenTelemetryPlugin traces HTTP, so users exclude the panel there."""
+    """docs/panel.md: Litestar's OpenTelemetryPlugin traces HTTP and WebSockets, so users exclude the panel there."""
     otel = OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=provider, exclude=exclude))
     app = Litestar(route_handlers=[echo], plugins=[otel], debug=True)
     instrument_app(app, tracer_provider=provider)
     with run_server(app) as server:
         assert get(server.http_url("/_ws_otel/api/sessions")).status_code == 200
+        with connect_sync(server.url("/_ws_otel/api/live"), open_timeout=TIMEOUT) as live:
+            assert json.loads(live.recv(timeout=TIMEOUT))["event"] == "snapshot"
     names = {span.name for span in exporter.get_finished_spans()}
     assert ("GET /_ws_otel/api/sessions" in names) is (exclude is None)
+    assert ("/_ws_otel/api/live" in names) is (exclude is None)
 
 
 def test_plugin_form_serves_the_panel(provider: Any) -> None:
@@ -295,14 +308,14 @@ def test_instrumenting_twice_registers_the_panel_once(provider: Any) -> None:
         assert get(server.http_url("/_ws_otel/api/config")).status_code == 200
 
 
-# --- live stream ----------------------------------------------------------------------------------
+# --- live socket ----------------------------------------------------------------------------------
 
 
-async def test_stream_snapshot_then_deltas_within_a_second(start_panel: StartPanel) -> None:
+async def test_live_snapshot_then_deltas_within_a_second(start_panel: StartPanel) -> None:
     panel = start_panel()
     await echo_session(panel, "before")
     [before] = wait_closed_sessions(panel, 1)
-    async with open_stream(panel.url("/api/stream")) as events:
+    async with open_live(panel.live_url()) as events:
         snapshot = await events.next()
         assert snapshot.name == "snapshot"
         assert snapshot.data == {"sessions": [{k: v for k, v in before.items() if k != "messages"}]}
@@ -343,22 +356,48 @@ async def test_stream_snapshot_then_deltas_within_a_second(start_panel: StartPan
         assert names[-1] == "session_closed"
 
 
-async def test_stream_reports_evicted_sessions(start_panel: StartPanel) -> None:
+async def test_live_socket_reports_evicted_sessions(start_panel: StartPanel) -> None:
     panel = start_panel(WebSocketTelemetryConfig(max_sessions=1))
     await echo_session(panel, "old")
     [old] = wait_closed_sessions(panel, 1)
-    async with open_stream(panel.url("/api/stream")) as events:
+    async with open_live(panel.live_url()) as events:
         assert [s["span_id"] for s in (await events.next()).data["sessions"]] == [old["span_id"]]
         await echo_session(panel, "new")
         evicted = await events.expect("session_evicted")
         assert evicted.data == {"span_id": old["span_id"]}
 
 
-async def test_client_disconnect_stops_the_stream(start_panel: StartPanel) -> None:
+async def test_client_disconnect_stops_the_live_socket(start_panel: StartPanel) -> None:
     panel = start_panel()
-    async with open_stream(panel.url("/api/stream")) as first, open_stream(panel.url("/api/stream")) as second:
+    async with open_live(panel.live_url()) as first, open_live(panel.live_url()) as second:
         assert (await first.next()).name == "snapshot"
         assert (await second.next()).name == "snapshot"
         assert panel.state.streams.live == 2
-    wait_for(lambda: panel.state.streams.live == 0, timeout=TIMEOUT, what="both streams to stop")
+    wait_for(lambda: panel.state.streams.live == 0, timeout=TIMEOUT, what="both live sockets to stop")
     assert panel.state.streams.opened == 2
+
+
+SHUTDOWN_SECONDS = 5.0
+"""A server with an open panel must stop well within this; uvicorn waits for HTTP streams forever."""
+
+
+def test_server_stops_promptly_with_a_live_socket_open(provider: Any) -> None:
+    """No ``timeout_graceful_shutdown``: uvicorn tells the live socket to go (1012) and the handler returns."""
+    app = Litestar(route_handlers=[echo], debug=True)
+    instrument_app(app, tracer_provider=provider)
+    state = app.state[PANEL_STATE_KEY]
+    with run_server(app) as server, connect_sync(server.url("/_ws_otel/api/live"), open_timeout=TIMEOUT) as live:
+        assert json.loads(live.recv(timeout=TIMEOUT))["event"] == "snapshot"
+        assert state.streams.live == 1
+        server.stop(timeout=SHUTDOWN_SECONDS)
+        assert state.streams.live == 0
+        assert close_code(live) == 1012  # service restart
+
+
+def close_code(live: ClientConnection) -> int | None:
+    """Read past what is still buffered until the close; the code the server closed with."""
+    try:
+        while True:
+            live.recv(timeout=TIMEOUT)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None

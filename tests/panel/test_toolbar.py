@@ -15,10 +15,11 @@ from debug_toolbar.litestar import DebugToolbarPlugin, LitestarDebugToolbarConfi
 from litestar import MediaType, WebSocket, get, websocket
 from litestar.exceptions import MissingDependencyException
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from litestar_ws_otel import WebSocketTelemetryConfig
 from litestar_ws_otel.toolbar import WebSocketSessionsPanel
-from tests.panel.conftest import TIMEOUT, Panel, echo, open_stream
+from tests.panel.conftest import TIMEOUT, Panel, echo, open_live
 from tests.servers import wait_for
 
 pytestmark = [
@@ -71,23 +72,48 @@ def test_page_answers_under_the_toolbar_prefix_without_injection(start_panel: St
     assert injected(get_(panel.url("/")).text)
 
 
-async def test_toolbar_prefix_requests_are_not_recorded_and_the_stream_is_not_tracked(start_panel: StartPanel) -> None:
+def tracked() -> dict[str, str]:
+    """The toolbar's tracked WebSocket connections (class-wide, across apps): id -> path."""
+    stats = WebSocketPanel.get_current_stats()
+    return {c["connection_id"]: c["path"] for c in stats["active_connections"] + stats["closed_connections"]}
+
+
+async def test_toolbar_prefix_requests_are_not_recorded_and_the_live_socket_is_not_tracked(
+    start_panel: StartPanel,
+) -> None:
     panel = toolbar_app(start_panel)
     assert get_(panel.url("/api/config", prefix=TOOLBAR)).status_code == 200
-    async with open_stream(panel.url("/api/stream", prefix=TOOLBAR)) as events:
+    async with open_live(panel.live_url(prefix=TOOLBAR)) as events:
         assert (await events.next()).name == "snapshot"
-    wait_for(lambda: panel.state.streams.live == 0, timeout=TIMEOUT, what="the stream to stop")
+    wait_for(lambda: panel.state.streams.live == 0, timeout=TIMEOUT, what="the live socket to stop")
     history = get_(panel.server.http_url("/_debug_toolbar/api/requests")).json()
     assert [r for r in history if r["metadata"].get("path", "").startswith(TOOLBAR)] == []
-    tracked = WebSocketPanel.get_current_stats()
-    paths = [c["path"] for c in tracked["active_connections"] + tracked["closed_connections"]]
-    assert not any("otel-ws" in path or "_ws_otel" in path for path in paths)
+    assert not any("otel-ws" in path or "_ws_otel" in path for path in tracked().values())
 
 
-def test_toolbar_prefix_keeps_the_access_guard(start_panel: StartPanel) -> None:
+@pytest.mark.parametrize("tracking", [True, False])
+async def test_toolbar_tracks_the_live_socket_under_panel_path_unless_tracking_is_off(
+    start_panel: StartPanel, tracking: bool
+) -> None:
+    """docs/panel.md: at ``/_ws_otel/`` the toolbar's own WebSocket tracking sees the page's live socket."""
+    panel = toolbar_app(start_panel, websocket_tracking_enabled=tracking)
+    known = tracked()
+    async with open_live(panel.live_url()) as events:
+        assert (await events.next()).name == "snapshot"
+    wait_for(lambda: panel.state.streams.live == 0, timeout=TIMEOUT, what="the live socket to stop")
+    new = [path for connection_id, path in tracked().items() if connection_id not in known]
+    assert new == (["/_ws_otel/api/live"] if tracking else [])
+
+
+async def test_toolbar_prefix_keeps_the_access_guard(start_panel: StartPanel) -> None:
     panel = toolbar_app(start_panel, WebSocketTelemetryConfig(panel_allow=("10.0.0.0/8",)))
-    for path in ("/", "/static/panel.js", "/api/sessions", "/api/stream"):
+    for path in ("/", "/static/panel.js", "/api/sessions"):
         assert get_(panel.url(path, prefix=TOOLBAR)).status_code == 403
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(panel.live_url(prefix=TOOLBAR), open_timeout=TIMEOUT):
+            pass
+    assert refused.value.response.status_code == 403
+    assert panel.state.streams.opened == 0
 
 
 async def test_toolbar_panel_shows_an_escaped_summary(start_panel: StartPanel) -> None:

@@ -1,7 +1,8 @@
-"""The live stream: deltas from the store, heartbeats, closing, and no backlog behind a blocked send.
+"""The live socket: deltas from the store, disconnects, and no backlog behind a blocked send.
 
 The generator is driven directly, or through a Litestar app's ASGI callable with an in-memory
-``send`` that the test holds, and a ``sleep`` that only yields to the loop: nothing waits on a clock.
+``receive`` and ``send`` that the test holds, and a ``sleep`` that only yields to the loop:
+nothing waits on a clock.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from litestar import Litestar, get
-from litestar.response import ServerSentEvent
+from litestar import Litestar, WebSocket, websocket
+from litestar.serialization import encode_json
 from litestar.types import Message
 from opentelemetry.sdk.trace import TracerProvider
 
-from litestar_ws_otel.panel.stream import StreamCounter, diff, event_stream, session_events
+from litestar_ws_otel.panel.stream import Event, StreamCounter, diff, serve_live, session_events
 from litestar_ws_otel.processor import RecentSessionsProcessor, context_with_session
 from litestar_ws_otel.session import PreviewPolicy, Session
 
@@ -56,8 +57,9 @@ def finish(session: Session, span: Any, code: int = 1000) -> None:
     span.end()
 
 
-def decoded(events: list[Any]) -> list[tuple[str, Any]]:
-    return [(event.event, json.loads(event.data)) for event in events]
+def decoded(events: list[Event]) -> list[tuple[str, Any]]:
+    """The events as the page gets them: the data must be JSON as it is."""
+    return [(name, json.loads(encode_json(data))) for name, data in events]
 
 
 async def no_wait(_: float) -> None:
@@ -139,105 +141,131 @@ async def test_snapshot_first_then_only_what_came_after(
 ) -> None:
     session, _, _ = start(provider, processor)
     session.on_message("received", "old")
-    counter = StreamCounter()
-    events = session_events(processor, counter, sleep=no_wait)
-    snapshot = await anext(events)
-    assert snapshot.event == "snapshot"
-    assert snapshot.retry == 2000
-    assert json.loads(str(snapshot.data)) == {"sessions": processor.summaries()}
+    events = session_events(processor, sleep=no_wait)
+    assert await anext(events) == ("snapshot", {"sessions": processor.summaries()})
     session.on_message("sent", "new")
-    delta = await anext(events)
-    assert delta.event == "messages"
-    assert [m["payload"] for m in json.loads(str(delta.data))["messages"]] == ["new"]
-    assert (counter.live, counter.opened, counter.events) == (1, 1, 2)
-    await events.aclose()
-    assert counter.live == 0
-
-
-async def test_heartbeat_comment_after_silence(processor: RecentSessionsProcessor) -> None:
-    counter = StreamCounter()
-    events = session_events(processor, counter, heartbeat_seconds=0, sleep=no_wait)
-    assert (await anext(events)).event == "snapshot"
-    heartbeat = await anext(events)
-    assert (heartbeat.event, heartbeat.data, heartbeat.comment) == (None, None, "keep-alive")
-    assert heartbeat.encode() == b": keep-alive\r\n\r\n"
-    assert counter.events == 1  # comments are not events
+    name, delta = await anext(events)
+    assert name == "messages"
+    assert [m["payload"] for m in delta["messages"]] == ["new"]
     await events.aclose()
 
 
-class HeldStream:
-    """A Litestar app serving ``event_stream`` through an in-memory ``send`` that the test holds."""
+# --- the socket -----------------------------------------------------------------------------------
+
+
+class HeldSocket:
+    """A Litestar app serving ``serve_live`` through an in-memory ``receive`` and ``send`` that the test holds."""
 
     def __init__(self, processor: RecentSessionsProcessor) -> None:
         self.counter = StreamCounter()
         self.polls = 0
-        self.bodies: list[bytes] = []
+        self.sent: list[Message] = []
         self.gate = asyncio.Event()  # cleared: the socket buffer is full and ``send`` does not return
-        self.disconnect = asyncio.Event()
+        self.gone = False  # ``send`` raises as uvicorn's does once the client is gone
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.inbox.put_nowait({"type": "websocket.connect"})
 
-        @get("/stream", sync_to_thread=False)
-        def stream() -> ServerSentEvent:
-            return event_stream(processor, self.counter, sleep=self.counted_sleep)
+        @websocket("/live")
+        async def live(socket: WebSocket[Any, Any, Any]) -> None:
+            await serve_live(socket, processor, self.counter, sleep=self.counted_sleep)
 
-        self.app = Litestar(route_handlers=[stream])
+        self.app = Litestar(route_handlers=[live])
+
+    @property
+    def frames(self) -> list[dict[str, Any]]:
+        return [json.loads(message["text"]) for message in self.sent if message["type"] == "websocket.send"]
 
     async def counted_sleep(self, _: float) -> None:
         self.polls += 1
         await asyncio.sleep(0)
 
     async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.body" and message.get("body"):
-            self.bodies.append(message["body"])
+        if self.gone and message["type"] == "websocket.send":
+            raise OSError("the client is gone")  # uvicorn's ClientDisconnected is an OSError
+        self.sent.append(message)
+        if message["type"] == "websocket.send":
             await self.gate.wait()
 
     async def receive(self) -> Message:
-        await self.disconnect.wait()
-        return {"type": "http.disconnect"}
+        return await self.inbox.get()
 
     def start(self) -> asyncio.Task[None]:
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-            "path": "/stream", "raw_path": b"/stream", "root_path": "", "query_string": b"", "headers": [],
-            "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000), "state": {},
+            "type": "websocket", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "ws",
+            "path": "/live", "raw_path": b"/live", "root_path": "", "query_string": b"", "headers": [],
+            "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000), "subprotocols": [], "state": {},
         }  # fmt: skip
         return asyncio.create_task(self.app(scope, self.receive, self.send))  # type: ignore[arg-type]
 
+    async def stopped(self, task: asyncio.Task[None]) -> None:
+        """The handler returned by itself, without failing: nothing but the accept and events was sent."""
+        await asyncio.wait_for(task, timeout=10)
+        assert {message["type"] for message in self.sent} <= {"websocket.accept", "websocket.send"}
+        assert self.counter.live == 0
 
-async def test_blocked_send_stops_the_generator(provider: TracerProvider, processor: RecentSessionsProcessor) -> None:
+
+async def test_blocked_send_stops_polling(provider: TracerProvider, processor: RecentSessionsProcessor) -> None:
     """A browser that stops reading costs one pending event: no polling, no queue, until send returns."""
     session, _, span_id = start(provider, processor)
-    held = HeldStream(processor)
+    held = HeldSocket(processor)
     task = held.start()
-    await spin_until(lambda: held.bodies)
-    assert b"event: snapshot" in held.bodies[0]
+    await spin_until(lambda: held.frames)
+    assert held.sent[0]["type"] == "websocket.accept"
+    assert held.frames == [{"event": "snapshot", "data": {"sessions": processor.summaries()}}]
 
     for index in range(10_000):
         session.on_message("received", str(index))
     for _ in range(SPINS):
         await asyncio.sleep(0)
-    assert (len(held.bodies), held.counter.events, held.polls) == (1, 1, 0)  # parked at the snapshot's yield
+    assert (len(held.frames), held.counter.events, held.polls) == (1, 1, 0)  # parked in the snapshot's send
 
     held.gate.set()
-    await spin_until(lambda: len(held.bodies) >= 2)
-    assert b"event: messages" in held.bodies[1]
-    data = json.loads(held.bodies[1].decode().split("data: ", 1)[1])
-    assert data["span_id"] == span_id
-    assert data["messages_received"] == 10_000
-    assert len(data["messages"]) == RING
+    await spin_until(lambda: len(held.frames) >= 2)
+    delta = held.frames[1]
+    assert delta["event"] == "messages"
+    assert delta["data"]["span_id"] == span_id
+    assert delta["data"]["messages_received"] == 10_000
+    assert len(delta["data"]["messages"]) == RING
+    assert (held.counter.live, held.counter.opened, held.counter.events) == (1, 1, 2)
 
-    held.disconnect.set()  # while polling: the cancellation ends the generator
-    await asyncio.wait_for(task, timeout=10)
-    assert held.counter.live == 0
+    held.inbox.put_nowait({"type": "websocket.disconnect", "code": 1001})  # while polling
+    await held.stopped(task)
+    assert (held.counter.opened, held.counter.events) == (1, 2)
 
 
-async def test_disconnect_while_a_send_is_blocked_closes_the_generator(processor: RecentSessionsProcessor) -> None:
-    held = HeldStream(processor)
+@pytest.mark.parametrize("code", [1001, 1012])  # the tab closed; the server shuts down
+async def test_disconnect_while_a_send_is_blocked_ends_the_handler(
+    processor: RecentSessionsProcessor, code: int
+) -> None:
+    held = HeldSocket(processor)
     task = held.start()
-    await spin_until(lambda: held.bodies)
+    await spin_until(lambda: held.frames)
     assert held.counter.live == 1
-    held.disconnect.set()  # parked at a yield: only the response's background task can close it
-    await asyncio.wait_for(task, timeout=10)
-    assert held.counter.live == 0
+    held.inbox.put_nowait({"type": "websocket.disconnect", "code": code})
+    await held.stopped(task)
+    assert held.polls == 0
+
+
+async def test_messages_from_the_page_are_ignored(provider: TracerProvider, processor: RecentSessionsProcessor) -> None:
+    held = HeldSocket(processor)
+    held.gate.set()
+    task = held.start()
+    await spin_until(lambda: held.frames)
+    held.inbox.put_nowait({"type": "websocket.receive", "text": "hello?"})
+    start(provider, processor)
+    await spin_until(lambda: any(frame["event"] == "session_opened" for frame in held.frames))
+    assert held.counter.live == 1
+    held.inbox.put_nowait({"type": "websocket.disconnect", "code": 1001})
+    await held.stopped(task)
+
+
+async def test_a_send_that_finds_the_client_gone_ends_the_handler(processor: RecentSessionsProcessor) -> None:
+    held = HeldSocket(processor)
+    held.gone = True  # the accept goes through; the snapshot's send fails
+    task = held.start()
+    await held.stopped(task)  # without waiting for a disconnect that uvicorn delivers only later
+    assert [message["type"] for message in held.sent] == ["websocket.accept"]
+    assert (held.counter.opened, held.counter.events) == (1, 1)
 
 
 async def spin_until(predicate: Any, spins: int = 10_000) -> None:

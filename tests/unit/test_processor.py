@@ -75,9 +75,9 @@ def test_live_then_finished_session_as_documented_dict(provider: TracerProvider)
     end(session, span)
     (done,) = processor.sessions()
     assert set(done) == {
-        "trace_id", "span_id", "name", "route", "path", "state", "started_at", "ended_at", "messages_received",
-        "messages_sent", "bytes_received", "bytes_sent", "close_code", "close_reason", "close_initiator", "status",
-        "messages",
+        "trace_id", "span_id", "name", "route", "path", "state", "started_at", "accepted_at", "ended_at",
+        "subprotocol", "messages_received", "messages_sent", "bytes_received", "bytes_sent", "close_code",
+        "close_reason", "close_initiator", "status", "error_type", "messages",
     }  # fmt: skip
     assert done["state"] == "closed"
     assert done["trace_id"] == format(span.get_span_context().trace_id, "032x")
@@ -87,7 +87,9 @@ def test_live_then_finished_session_as_documented_dict(provider: TracerProvider)
     assert done["close_code"] == 1000
     assert done["close_initiator"] == "client"
     assert done["status"] == "unset"
-    assert done["ended_at"] >= done["started_at"]
+    assert done["ended_at"] >= done["accepted_at"] >= done["started_at"]
+    assert done["accepted_at"] == session.accepted_ns / 1e9
+    assert (done["subprotocol"], done["error_type"]) == (None, None)
     assert processor.session(done["span_id"]) == done
     assert processor.session("0" * 16) is None
 
@@ -98,6 +100,30 @@ def test_error_status_is_reported(provider: TracerProvider) -> None:
     session, span = start(provider, processor)
     end(session, span, error=True)
     assert processor.sessions()[0]["status"] == "error"
+    assert processor.sessions()[0]["error_type"] == "1000"  # no exception: the close code, as error.type
+
+
+def test_accept_subprotocol_and_error_type_of_a_failed_session(provider: TracerProvider) -> None:
+    processor = RecentSessionsProcessor()
+    provider.add_span_processor(processor)
+    denied, span = start(provider, processor)
+    end(denied, span)
+    session, span = start(provider, processor)
+    session.on_accept("chat.v2")
+    session.on_exception(ValueError("bad frame"))
+    (summary,) = processor.summaries(state="open")
+    assert (summary["subprotocol"], summary["error_type"]) == ("chat.v2", None)  # not an error until it ends
+    end(session, span, error=True)
+    failed, never_accepted = processor.summaries()
+    assert failed["accepted_at"] == session.accepted_ns / 1e9
+    assert failed["subprotocol"] == "chat.v2"
+    assert failed["error_type"] == "ValueError"
+    assert processor.sessions()[0]["error_type"] == "ValueError"
+    assert (never_accepted["accepted_at"], never_accepted["subprotocol"], never_accepted["error_type"]) == (
+        None,
+        None,
+        None,
+    )
 
 
 def test_spans_without_our_session_are_ignored(provider: TracerProvider) -> None:

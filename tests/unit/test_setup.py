@@ -197,7 +197,7 @@ def test_plugin_instruments_the_app_at_startup(
 
 def test_exclude_pattern_always_covers_the_panel() -> None:
     pattern = ws_setup._exclude_pattern(WebSocketTelemetryConfig(exclude_paths=(r"^/internal/",)))
-    assert pattern.search("/_ws_otel/api/stream")
+    assert pattern.search("/_ws_otel/api/live")
     assert pattern.search("/_ws_otel")
     assert pattern.search("/_debug_toolbar/otel-ws/x")
     assert pattern.search("/internal/ws")

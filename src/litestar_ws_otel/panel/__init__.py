@@ -1,4 +1,4 @@
-"""The inspector panel: a page, a JSON API and a live stream over the recent-sessions store."""
+"""The inspector panel: a page, a JSON API and a live socket over the recent-sessions store."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ _DENIED = "The litestar-ws-otel panel is not available to this client"
 
 
 def access_guard(panel_allow: PanelAllow) -> Guard:
-    """The guard for every panel route, static assets and the live stream included.
+    """The guard for every panel route, static assets and the live socket included.
 
     Args:
         panel_allow: A predicate over the connection, or IP addresses and networks

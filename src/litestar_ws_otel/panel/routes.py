@@ -1,4 +1,4 @@
-"""The panel's routes: the page, its static assets, the JSON API and the live stream.
+"""The panel's routes: the page, its static assets, the JSON API and the live socket.
 
 ``register_panel`` adds one ``Router`` per prefix to an app that is already built: ``panel_path``
 and, when litestar-debug-toolbar is installed, ``/_debug_toolbar/otel-ws``, where the toolbar
@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, Router, WebSocket, get, websocket
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import MediaType, ScopeType
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.middleware import ASGIMiddleware
-from litestar.response import Redirect, ServerSentEvent
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from litestar_ws_otel.panel.access import access_guard
-from litestar_ws_otel.panel.stream import StreamCounter, event_stream
+from litestar_ws_otel.panel.stream import StreamCounter, serve_live
 from litestar_ws_otel.setup import TOOLBAR_PANEL_PATH
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class PanelState:
     prefixes: tuple[str, ...]
     """The paths the panel answers under."""
     streams: StreamCounter = field(default_factory=StreamCounter)
-    """Live streams of this app's panel, whichever prefix they came through."""
+    """Live sockets of this app's panel, whichever prefix they came through."""
 
 
 def register_panel(app: Litestar, handle: Instrumentation) -> PanelState:
@@ -162,9 +162,10 @@ def _router(prefix: str, handle: Instrumentation, streams: StreamCounter, guard:
         disposition = f'attachment; filename="ws-session-{span_id}.json"'
         return Response(content=document, media_type=MediaType.JSON, headers={"Content-Disposition": disposition})
 
-    @get("/api/stream", sync_to_thread=False)
-    def api_stream() -> ServerSentEvent:
-        return event_stream(processor, streams)
+    @websocket("/api/live")
+    async def api_live(socket: WebSocket[Any, Any, Any]) -> None:
+        """The live channel; the router's guard refuses a handshake with ``403`` before any data."""
+        await serve_live(socket, processor, streams)
 
     def _session_or_404(span_id: str) -> dict[str, Any]:
         document = processor.session(span_id) if _SPAN_ID.fullmatch(span_id) else None
@@ -180,7 +181,7 @@ def _router(prefix: str, handle: Instrumentation, streams: StreamCounter, guard:
     )
     return Router(
         path=prefix,
-        route_handlers=[index, api_config, api_sessions, api_session, api_export, api_stream, static],
+        route_handlers=[index, api_config, api_sessions, api_session, api_export, api_live, static],
         guards=[guard],
         middleware=[_SecurityHeaders()],
         include_in_schema=False,

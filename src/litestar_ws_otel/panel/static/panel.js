@@ -2,9 +2,9 @@
  * litestar-ws-otel inspector panel: plain JavaScript, no dependencies, no build step.
  *
  * Everything a WebSocket client or the app sent (paths, payloads, close reasons, ...) reaches the
- * DOM through textContent or attribute values only, never as markup. Live updates arrive over
- * server-sent events as deltas and patch the rows they touch, so selection, focus, scroll position
- * and the open message detail survive them.
+ * DOM through textContent or attribute values only, never as markup. Live updates arrive over a
+ * WebSocket as deltas and patch the rows they touch, so selection, focus, scroll position and the
+ * open message detail survive them.
  */
 (() => {
   "use strict";
@@ -18,6 +18,11 @@
   const PREVIEW_CHARS = 400;
   const HEX_PREVIEW_BYTES = 48;
   const STREAM_EVENTS = ["snapshot", "session_opened", "messages", "session_closed", "session_evicted"];
+  // Reconnect after 0.5 s, doubling up to 10 s; a connection that opens resets the delay.
+  const RECONNECT_MIN_MS = 500;
+  const RECONNECT_MAX_MS = 10000;
+  // Close codes that mean "not for you": policy violation, and Litestar's 4000 + HTTP status.
+  const DENIED_CLOSE_CODES = [1008, 4401, 4403];
 
   const $ = (id) => document.getElementById(id);
   const el = {
@@ -45,6 +50,7 @@
     headClose: $("head-close"),
     headStatus: $("head-status"),
     headTrace: $("head-trace"),
+    headSpan: $("head-span"),
     copyTrace: $("copy-trace"),
     copyStatus: $("copy-status"),
     jaegerLink: $("jaeger-link"),
@@ -87,7 +93,12 @@
     queueOverflowed: false,
     /** Sessions that started at or before this server time were cleared by the user. */
     clearedUpTo: -Infinity,
+    /** The live WebSocket, while one is connecting or open. */
     stream: null,
+    reconnectMs: RECONNECT_MIN_MS,
+    reconnectTimer: null,
+    connectedOnce: false,
+    denied: false,
   };
 
   // ---------------------------------------------------------------------------------------------
@@ -272,8 +283,8 @@
       if (isCleared(summary)) return null;
       record = newRecord(summary);
       record.summary = summaryOf(summary);
-      // A session seen from its start over the stream is complete without a fetch.
-      record.loaded = opened && !record.summary.messages_received && !record.summary.messages_sent;
+      // For a session first seen after the snapshot, the live socket sends all its kept messages.
+      record.loaded = opened;
       state.sessions.set(record.id, record);
       insertRow(record);
     } else {
@@ -332,7 +343,7 @@
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Stream events
+  // Live socket events
 
   function applySnapshot(summaries) {
     const seen = new Set();
@@ -342,7 +353,7 @@
       const record = state.sessions.get(summary.span_id);
       const known = record ? totalMessages(record.summary) : 0;
       const fresh = upsert(summary);
-      // Messages may have passed while the stream was down: fetch again when needed.
+      // Messages may have passed while the live socket was down: fetch again when needed.
       if (record && fresh && totalMessages(fresh.summary) !== known) invalidate(fresh);
     }
     for (const record of [...state.order]) {
@@ -413,13 +424,16 @@
     renderCounts();
   }
 
-  function onStreamEvent(type, raw) {
-    let data;
+  function onStreamEvent(raw) {
+    let frame;
     try {
-      data = JSON.parse(raw);
+      frame = JSON.parse(raw);
     } catch {
       return;
     }
+    if (!frame || !STREAM_EVENTS.includes(frame.event) || !frame.data || typeof frame.data !== "object") return;
+    const type = frame.event;
+    const data = frame.data;
     if (state.paused) {
       if (state.queue.length >= MAX_QUEUED_EVENTS) {
         state.queue = [];
@@ -433,25 +447,42 @@
     handleEvent(type, data);
   }
 
+  /** The live socket's URL: "api/live" under the panel root, ws: or wss: as the page is http: or https:. */
+  function liveUrl() {
+    const url = new URL("api/live", BASE);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return url.toString();
+  }
+
   function connect() {
-    if (state.stream) state.stream.close();
-    const stream = new EventSource(apiUrl("api/stream"));
-    state.stream = stream;
-    for (const type of STREAM_EVENTS) {
-      stream.addEventListener(type, (event) => onStreamEvent(type, event.data));
-    }
-    stream.addEventListener("open", () => {
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    if (state.denied) return;
+    const socket = new WebSocket(liveUrl());
+    state.stream = socket;
+    let opened = false;
+    socket.addEventListener("open", () => {
+      opened = true;
+      state.connectedOnce = true;
+      state.reconnectMs = RECONNECT_MIN_MS;
       renderLiveStatus();
       showNotice("");
     });
-    stream.addEventListener("error", () => {
-      if (stream.readyState === EventSource.CLOSED) {
-        setLive("offline", "Disconnected");
-        showNotice("The live stream closed. Reload the page to reconnect.");
-        checkAccess();
-      } else {
-        setLive("offline", "Reconnecting…");
-      }
+    // Every (re)connection starts with a snapshot, merged like the first one.
+    socket.addEventListener("message", (event) => {
+      if (typeof event.data === "string") onStreamEvent(event.data);
+    });
+    socket.addEventListener("close", (event) => {
+      if (state.stream !== socket) return;
+      state.stream = null;
+      if (state.denied) return;
+      const delay = state.reconnectMs;
+      state.reconnectMs = Math.min(RECONNECT_MAX_MS, delay * 2);
+      setLive("offline", "Reconnecting…");
+      if (opened) showNotice("Lost the live connection to the server. Reconnecting…");
+      // A refused handshake is only a failed connection to the page (HTTP 403 is not exposed): ask.
+      if (!opened || DENIED_CLOSE_CODES.includes(event.code)) checkAccess();
+      state.reconnectTimer = setTimeout(connect, delay);
     });
   }
 
@@ -460,7 +491,7 @@
       const response = await fetch(apiUrl("api/config"), { cache: "no-store" });
       if (response.status === 403 || response.status === 401) showDenied();
     } catch {
-      /* offline: the notice already says so */
+      /* the server is unreachable: the reconnect loop keeps trying */
     }
   }
 
@@ -470,9 +501,11 @@
   }
 
   function renderLiveStatus() {
+    if (state.denied) return;
     if (state.paused) setLive("paused", "Paused");
-    else if (state.stream && state.stream.readyState === EventSource.OPEN) setLive("live", "Live");
-    else if (state.stream) setLive("offline", "Reconnecting…");
+    else if (state.stream && state.stream.readyState === WebSocket.OPEN) setLive("live", "Live");
+    else if (state.connectedOnce) setLive("offline", "Reconnecting…");
+    else setLive("connecting", "Connecting…");
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -482,8 +515,21 @@
     const count = state.queue.length;
     el.pending.hidden = !state.paused || (!count && !state.queueOverflowed);
     setText(el.pending, state.queueOverflowed ? "many" : String(count));
-    el.pending.title = `${plural(count, "update")} waiting`;
-    el.pause.setAttribute("aria-label", state.paused ? `Resume live updates (${plural(count, "update")} waiting)` : "Pause live updates");
+    let messages = 0;
+    let opened = 0;
+    let closed = 0;
+    for (const [type, data] of state.queue) {
+      if (type === "messages" && Array.isArray(data.messages)) messages += data.messages.length;
+      else if (type === "session_opened") opened += 1;
+      else if (type === "session_closed") closed += 1;
+    }
+    const parts = [];
+    if (opened) parts.push(plural(opened, "new session"));
+    if (messages) parts.push(plural(messages, "new message"));
+    if (closed) parts.push(`${closed} closed`);
+    const waiting = state.queueOverflowed ? "many updates waiting" : `${parts.join(", ") || plural(count, "update")} waiting`;
+    el.pending.title = waiting;
+    el.pause.setAttribute("aria-label", state.paused ? `Resume live updates (${waiting})` : "Pause live updates");
   }
 
   function setPaused(paused) {
@@ -560,7 +606,7 @@
     el.exportLink.href = apiUrl(`api/sessions/${encodeURIComponent(spanId)}/export`);
     el.exportLink.setAttribute("download", `ws-session-${spanId}.json`);
     renderHead(record);
-    renderTimeline(record);
+    renderTimeline(record, { fromTop: true });
     if (!record.loaded) loadMessages(record);
     renderCounts();
   }
@@ -580,6 +626,7 @@
     setText(el.headClose, s.state === "open" ? "—" : closeText(s) || "—");
     el.headStatus.replaceChildren(tag(s.status === "error" ? "error" : "unset", s.status === "error" ? "error" : "muted"));
     setText(el.headTrace, s.trace_id || "");
+    setText(el.headSpan, s.span_id || "");
     const jaeger = jaegerUrl(s.trace_id);
     el.jaegerLink.hidden = !jaeger;
     if (jaeger) el.jaegerLink.href = jaeger;
@@ -690,7 +737,10 @@
   // ---------------------------------------------------------------------------------------------
   // The timeline
 
-  function renderTimeline(record) {
+  /** Whether the user is following the end of the timeline (so new rows keep it scrolled down). */
+  const isAtBottom = (node) => node.scrollHeight - node.scrollTop - node.clientHeight < 24;
+
+  function renderTimeline(record, { fromTop = false } = {}) {
     const focusedKey = document.activeElement && el.timeline.contains(document.activeElement) ? document.activeElement.dataset.key : null;
     const wrap = el.timeline.parentElement;
     const atBottom = isAtBottom(wrap);
@@ -698,9 +748,11 @@
     el.timeline.replaceChildren();
     record.endRows = [];
     const s = record.summary;
-    const acceptedAt = s.accepted_at ?? s.started_at;
+    // null: the handshake was never accepted (denied, or not yet); undefined: a server without the key.
+    const accepted = s.accepted_at !== null;
     const subprotocol = s.subprotocol ? ` (subprotocol ${s.subprotocol})` : "";
-    el.timeline.append(eventRow(record, "accept", acceptedAt, `Connection accepted${subprotocol}`, ""));
+    const acceptText = accepted ? `Connection accepted${subprotocol}` : "Connection not accepted";
+    el.timeline.append(eventRow(record, "accept", (accepted && s.accepted_at) || s.started_at, acceptText, ""));
     let previous = s.started_at;
     for (const m of record.messages) {
       el.timeline.append(messageRow(m, previous));
@@ -717,7 +769,8 @@
       const again = rowByKey(focusedKey);
       if (again) again.focus({ preventScroll: true });
     }
-    if (atBottom) wrap.scrollTop = wrap.scrollHeight;
+    if (fromTop) wrap.scrollTop = 0;
+    else if (atBottom) wrap.scrollTop = wrap.scrollHeight;
     else wrap.scrollTop = scrollTop;
     ensureTabStop(el.timeline);
   }
@@ -1118,6 +1171,9 @@
   }
 
   function showDenied() {
+    state.denied = true;
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
     if (state.stream) state.stream.close();
     state.stream = null;
     el.layout.hidden = true;
