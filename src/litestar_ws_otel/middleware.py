@@ -19,6 +19,7 @@ from opentelemetry.semconv.attributes import http_attributes, url_attributes
 
 from litestar_ws_otel import _span
 from litestar_ws_otel.processor import context_with_session
+from litestar_ws_otel.reporting import report_once
 from litestar_ws_otel.semconv import decode_header
 from litestar_ws_otel.session import PreviewPolicy, Session, SessionState
 
@@ -31,24 +32,12 @@ if TYPE_CHECKING:
 
 __all__ = ("SCOPE_STATE_KEY", "WebSocketTelemetryMiddleware", "record_handler_exception")
 
-logger = logging.getLogger("litestar_ws_otel")
-
 SCOPE_STATE_KEY = "litestar_ws_otel.session"
 """Where the connection's ``Session`` lives in ``scope["state"]``; also marks it as instrumented."""
 
 _NO_STATUS = 1005
 _ABNORMAL_CLOSURE = 1006
 _SERVICE_RESTART = 1012
-
-_reported: set[str] = set()
-
-
-def _report(where: str, exc: BaseException | None = None, *, level: int = logging.WARNING) -> None:
-    """Log a telemetry problem once per kind, so a broken exporter cannot flood the app's logs."""
-    if where in _reported:
-        return
-    _reported.add(where)
-    logger.log(level, "litestar-ws-otel: %s (further occurrences are not logged)", where, exc_info=exc)
 
 
 async def record_handler_exception(exc: Exception, scope: Scope) -> None:
@@ -87,7 +76,7 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
         try:
             connection = _Connection(self, scope)
         except Exception as exc:
-            _report("could not start tracing a WebSocket connection", exc)
+            report_once("could not start tracing a WebSocket connection", exc)
             await next_app(scope, receive, send)
             return
         state[SCOPE_STATE_KEY] = connection.session
@@ -161,9 +150,9 @@ class _Connection:
                 elif message_type == "websocket.disconnect":
                     session.on_close(*_disconnect_close(message))
                 elif message_type != "websocket.connect":
-                    _report(f"unexpected ASGI message from the server: {message_type!r}", level=logging.DEBUG)
+                    report_once(f"unexpected ASGI message from the server: {message_type!r}", level=logging.DEBUG)
             except Exception as exc:
-                _report("could not record a received WebSocket message", exc)
+                report_once("could not record a received WebSocket message", exc)
             return received
 
         return wrapped_receive
@@ -195,9 +184,9 @@ class _Connection:
                 elif message_type == "websocket.http.response.start":
                     session.on_denial(int(message["status"]))
                 elif message_type != "websocket.http.response.body":
-                    _report(f"unexpected ASGI message from the app: {message_type!r}", level=logging.DEBUG)
+                    report_once(f"unexpected ASGI message from the app: {message_type!r}", level=logging.DEBUG)
             except Exception as exc:
-                _report("could not record a sent WebSocket message", exc)
+                report_once("could not record a sent WebSocket message", exc)
 
         return wrapped_send
 
@@ -209,19 +198,19 @@ class _Connection:
         try:
             span = self.span if self.span is not None else self._start_span()
         except Exception as exc:
-            _report("could not start a WebSocket session span", exc)
+            report_once("could not start a WebSocket session span", exc)
             return
         try:
             _span.write_events(span, session)
             span.set_attributes(_span.end_attributes(session))
             _span.set_status(span, session, escaped)
         except Exception as exc:
-            _report("could not record a WebSocket session's events", exc)
+            report_once("could not record a WebSocket session's events", exc)
         finally:
             try:
                 span.end(end_time=session.ended_ns)
             except Exception as exc:
-                _report("could not end a WebSocket session span", exc)
+                report_once("could not end a WebSocket session span", exc)
 
 
 def _disconnect_close(message: dict[str, Any]) -> tuple[int, str, str]:

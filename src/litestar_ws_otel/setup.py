@@ -1,46 +1,36 @@
-"""``instrument_app``, the plugin form, and where spans go (tracer provider and OTLP exporter)."""
+"""``instrument_app`` and the plugin form: put the middleware, hooks and panel on an app, once."""
 
 from __future__ import annotations
 
-import logging
-import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import anyio.to_thread
 from litestar.plugins import InitPlugin
-from opentelemetry import trace
-from opentelemetry.sdk.environment_variables import (
-    OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_EXPORTER_OTLP_PROTOCOL,
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
-    OTEL_SDK_DISABLED,
-)
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from litestar_ws_otel.config import WebSocketTelemetryConfig
-from litestar_ws_otel.middleware import WebSocketTelemetryMiddleware, _report, record_handler_exception
+from litestar_ws_otel.middleware import WebSocketTelemetryMiddleware, record_handler_exception
 from litestar_ws_otel.processor import RecentSessionsProcessor
+from litestar_ws_otel.provider import flush_on_shutdown, otlp_exporter_from_env, resolve_tracer_provider
+from litestar_ws_otel.reporting import report_once
 from litestar_ws_otel.session import PreviewPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from litestar import Litestar
     from litestar.config.app import AppConfig
     from litestar.plugins.opentelemetry import OpenTelemetryPlugin
-    from opentelemetry.sdk.trace.export import SpanExporter
 
-__all__ = ("TOOLBAR_PANEL_PATH", "Instrumentation", "WebSocketTelemetryPlugin", "instrument_app")
-
-logger = logging.getLogger("litestar_ws_otel")
+__all__ = (
+    "TOOLBAR_PANEL_PATH",
+    "Instrumentation",
+    "WebSocketTelemetryPlugin",
+    "instrument_app",
+    "otlp_exporter_from_env",
+    "resolve_tracer_provider",
+)
 
 TOOLBAR_PANEL_PATH = "/_debug_toolbar/otel-ws"
-_SHUTDOWN_FLUSH_MILLIS = 5000
 _INSTRUMENTATION_NAME = "litestar_ws_otel"
 _STATE_KEY = "litestar_ws_otel.instrumentation"
 """Where ``app.state`` keeps the handle: Litestar apps take no weak references or new attributes."""
@@ -88,11 +78,15 @@ def instrument_app(
         raise ValueError(
             f"tracer_provider must be an opentelemetry.sdk.trace.TracerProvider, got {type(tracer_provider).__name__}"
         )
-    provider = tracer_provider if tracer_provider is not None else resolve_tracer_provider()
+    capture_payloads = app.debug if config.capture_payloads is None else config.capture_payloads
+    provider = (
+        tracer_provider
+        if tracer_provider is not None
+        else resolve_tracer_provider(config, capture_payloads=capture_payloads)
+    )
     processor = RecentSessionsProcessor(
         max_sessions=config.max_sessions, session_ttl_seconds=config.session_ttl_seconds
     )
-    capture_payloads = app.debug if config.capture_payloads is None else config.capture_payloads
     handle = Instrumentation(config, processor, provider, capture_payloads)
     app.state[_STATE_KEY] = handle
     if config.enabled:
@@ -106,7 +100,7 @@ def instrument_app(
         )
         _install(app, middleware)
         app.after_exception.append(record_handler_exception)
-        app.on_shutdown.append(_flush_on_shutdown(provider))
+        app.on_shutdown.append(flush_on_shutdown(provider))
         panel_enabled = app.debug if config.panel_enabled is None else config.panel_enabled
         if panel_enabled:
             from litestar_ws_otel.panel.routes import register_panel  # the panel imports this module
@@ -144,55 +138,6 @@ class WebSocketTelemetryPlugin(InitPlugin):
         self._handle = instrument_app(app, self.config, tracer_provider=self.tracer_provider)
 
 
-def resolve_tracer_provider() -> TracerProvider:
-    """The global SDK provider if there is one; else a new global one from the ``OTEL_*`` variables."""
-    current = trace.get_tracer_provider()
-    if isinstance(current, TracerProvider):
-        return current
-    provider = TracerProvider(resource=Resource.create())
-    exporter = otlp_exporter_from_env()
-    if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-    if isinstance(current, trace.ProxyTracerProvider):
-        trace.set_tracer_provider(provider)
-    else:
-        logger.warning(
-            "litestar-ws-otel: the global tracer provider is a %s, not an SDK provider; "
-            "WebSocket spans go to a separate provider. Pass tracer_provider= to choose.",
-            type(current).__name__,
-        )
-    return provider
-
-
-def otlp_exporter_from_env() -> SpanExporter | None:
-    """The SDK's OTLP exporter for the configured protocol, if an OTLP endpoint is configured.
-
-    The exporters read endpoint, headers, timeout, TLS and compression themselves; only the
-    protocol is ours to read, because they ignore ``OTEL_EXPORTER_OTLP_PROTOCOL``.
-    """
-    if os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
-        return None
-    if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
-        return None
-    if not (os.environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT)):
-        return None
-    variable = (
-        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
-        if os.environ.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
-        else OTEL_EXPORTER_OTLP_PROTOCOL
-    )
-    protocol = os.environ.get(variable, "grpc").strip().lower() or "grpc"
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        return GrpcExporter()
-    if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-        return HttpExporter()
-    raise ValueError(f"{variable} must be 'grpc' or 'http/protobuf', got {protocol!r}")
-
-
 def _install(app: Litestar, middleware: WebSocketTelemetryMiddleware) -> None:
     """Wrap the app's ASGI handler; below Litestar's OpenTelemetry middleware when that is present.
 
@@ -209,25 +154,8 @@ def _install(app: Litestar, middleware: WebSocketTelemetryMiddleware) -> None:
     if isinstance(outer, OpenTelemetryInstrumentationMiddleware):
         app.asgi_handler = otel_plugin.middleware(app=middleware(outer.app))
     else:
-        _report("Litestar's OpenTelemetry middleware was not found where expected; WebSocket spans may be roots")
+        report_once("Litestar's OpenTelemetry middleware was not found where expected; WebSocket spans may be roots")
         app.asgi_handler = middleware(outer)
-
-
-def _flush_on_shutdown(provider: TracerProvider) -> Callable[[], Awaitable[None]]:
-    """A shutdown hook that exports the sessions the server closed while stopping.
-
-    uvicorn re-raises SIGTERM after its graceful shutdown, so the process dies by the signal and
-    the SDK's ``atexit`` flush never runs; the lifespan shutdown is the last safe moment. The
-    flush runs in a thread, bounded, so a slow collector cannot hang the shutdown.
-    """
-
-    async def flush() -> None:
-        try:
-            await anyio.to_thread.run_sync(provider.force_flush, _SHUTDOWN_FLUSH_MILLIS)
-        except Exception as exc:
-            _report("could not flush spans at shutdown", exc)
-
-    return flush
 
 
 def _preview_policy(config: WebSocketTelemetryConfig, capture_payloads: bool) -> PreviewPolicy:
@@ -237,7 +165,7 @@ def _preview_policy(config: WebSocketTelemetryConfig, capture_payloads: bool) ->
         capture_binary_preview=config.capture_binary_preview,
         binary_preview_bytes=config.binary_preview_bytes,
         redact_payload=config.redact_payload,
-        on_redact_error=lambda exc: _report("redact_payload raised; previews it fails on are dropped", exc),
+        on_redact_error=lambda exc: report_once("redact_payload raised; previews it fails on are dropped", exc),
     )
 
 

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import socket
 import subprocess
+import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,10 +56,18 @@ def free_ports(count: int, host: str = HOST) -> list[int]:
         return [sock.getsockname()[1] for sock in sockets]
 
 
-def _agent_env() -> dict[str, str]:
+def agent_env() -> dict[str, str]:
+    """The agent's environment: no ``ROTEL_*``/``OTEL_*`` settings, and this interpreter's ``libpython``.
+
+    The agent embeds Python and links ``libpython``; without ``LD_LIBRARY_PATH`` it only starts where a
+    system copy of the same version happens to exist (not for pyenv or tox interpreters).
+    """
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(_ENV_PREFIXES_TO_DROP)}
     env["NO_COLOR"] = "1"  # plain log lines in failure messages
     env["RUST_BACKTRACE"] = "1"
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if libdir:
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [libdir, env.get("LD_LIBRARY_PATH")]))
     return env
 
 
@@ -170,7 +179,7 @@ def _spawn(exporter_endpoint: str, workdir: Path, attempt: int) -> RotelCollecto
     log_file = log_path.open("wb")
     try:
         process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=_agent_env(), cwd=workdir
+            args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=agent_env(), cwd=workdir
         )
     except BaseException:
         log_file.close()

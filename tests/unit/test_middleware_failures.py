@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from litestar_ws_otel import instrument_app, semconv
 from litestar_ws_otel import middleware as middleware_module
+from litestar_ws_otel.reporting import reset_reports
 from litestar_ws_otel.session import Session
 
 
@@ -28,9 +29,9 @@ async def echo(socket: WebSocket[Any, Any, Any]) -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_reports() -> Iterator[None]:
-    middleware_module._reported.clear()
+    reset_reports()
     yield
-    middleware_module._reported.clear()
+    reset_reports()
 
 
 def scope(**overrides: Any) -> dict[str, Any]:

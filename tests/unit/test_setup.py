@@ -14,6 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from litestar_ws_otel import WebSocketTelemetryConfig, WebSocketTelemetryPlugin, instrument_app
 from litestar_ws_otel import setup as ws_setup
+from litestar_ws_otel.provider import flush_on_shutdown
+from litestar_ws_otel.reporting import reset_reports
 
 OTEL_VARS = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -222,6 +224,6 @@ async def test_shutdown_hook_flushes_the_provider(caplog: pytest.LogCaptureFixtu
         def force_flush(self, timeout_millis: int = 30000) -> bool:
             raise RuntimeError("exporter exploded")
 
-    ws_setup._report.__globals__["_reported"].clear()
-    await ws_setup._flush_on_shutdown(BrokenProvider())()
+    reset_reports()
+    await flush_on_shutdown(BrokenProvider())()
     assert "could not flush spans at shutdown" in caplog.text

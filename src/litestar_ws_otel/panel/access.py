@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.exceptions import PermissionDeniedException
 
-from litestar_ws_otel.middleware import _report
+from litestar_ws_otel.reporting import report_once
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -89,7 +89,7 @@ class _PredicateGuard:
         try:
             allowed = self.predicate(connection) is True
         except Exception as exc:
-            _report("panel_allow raised; the panel refuses such requests", exc)
+            report_once("panel_allow raised; the panel refuses such requests", exc)
             allowed = False
         if not allowed:
             raise PermissionDeniedException(_DENIED)

@@ -1,0 +1,29 @@
+"""Log telemetry problems once per kind.
+
+Telemetry runs inside every WebSocket connection: a broken exporter, hook or processor would
+otherwise log on every message and drown the app's own logs. The first occurrence is logged with
+its traceback; later ones are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+__all__ = ("logger", "report_once", "reset_reports")
+
+logger = logging.getLogger("litestar_ws_otel")
+
+_reported: set[str] = set()
+
+
+def report_once(where: str, exc: BaseException | None = None, *, level: int = logging.WARNING) -> None:
+    """Log ``where`` the first time it happens, with the exception's traceback if there is one."""
+    if where in _reported:
+        return
+    _reported.add(where)
+    logger.log(level, "litestar-ws-otel: %s (further occurrences are not logged)", where, exc_info=exc)
+
+
+def reset_reports() -> None:
+    """Forget what was reported, so the next occurrence of each kind is logged again."""
+    _reported.clear()
