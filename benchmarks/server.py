@@ -1,0 +1,56 @@
+"""Serve one variant with uvicorn in this process: ``python -m benchmarks.server VARIANT [--ws websockets]``.
+
+The parent (``benchmarks.loopback``) reads the port from the first line of stdout. The socket is
+bound here before uvicorn starts, so there is no race for a free port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import resource
+import socket
+import sys
+import warnings
+
+import uvicorn
+from uvicorn.config import UvicornDeprecationWarning
+
+from benchmarks.apps import VARIANTS, build_app
+
+__all__ = ("main",)
+
+
+def _raise_open_files_limit() -> None:
+    """A thousand open connections need more than the common 1,024 file descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("variant", choices=sorted(VARIANTS))
+    parser.add_argument("--ws", default="websockets", help="uvicorn WebSocket implementation (default: websockets)")
+    args = parser.parse_args(argv)
+    # uvicorn deprecates its "websockets" implementation (legacy websockets API); we measure it on purpose.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", UvicornDeprecationWarning)
+    _raise_open_files_limit()
+    app = build_app(args.variant).app
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sys.stdout.write(f"{sock.getsockname()[1]}\n")
+    sys.stdout.flush()
+    config = uvicorn.Config(
+        app, ws=args.ws, log_level="warning", access_log=False, lifespan="on", backlog=4096, workers=1
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
