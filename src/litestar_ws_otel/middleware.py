@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import re
 
     from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+    from opentelemetry.context import Context
 
     from litestar_ws_otel.config import WebSocketTelemetryConfig
 
@@ -124,7 +125,7 @@ class _Connection:
         if parent_span.get_span_context().is_valid and not parent_span.get_span_context().is_remote:
             kind, parent = trace.SpanKind.INTERNAL, self._parent
         else:
-            kind, parent = trace.SpanKind.SERVER, propagate.extract(_HeaderCarrier(self._scope), self._parent)
+            kind, parent = trace.SpanKind.SERVER, _remote_parent(self._scope, self._parent)
         self.span = self._middleware.tracer.start_span(
             _span.span_name(route),
             context=context_with_session(self.session, parent),
@@ -226,8 +227,18 @@ def _disconnect_close(message: dict[str, Any]) -> tuple[int, str, str]:
     return code, message.get("reason") or "", "server" if code == _SERVICE_RESTART else "client"
 
 
-class _HeaderCarrier(dict[str, str]):
-    """Handshake headers for context propagation (``traceparent`` from non-browser clients)."""
+def _remote_parent(scope: Scope, parent: Context) -> Context:
+    """The context a non-browser client sent (``traceparent``, ``baggage``), if it sent one.
 
-    def __init__(self, scope: Scope) -> None:
-        super().__init__((decode_header(k).lower(), decode_header(v)) for k, v in scope.get("headers") or ())
+    Only the global propagator's own headers are read, and nothing is extracted when none is
+    present, which is every browser connection.
+    """
+    textmap = propagate.get_global_textmap()
+    fields = textmap.fields
+    carrier: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers") or ():
+        name = decode_header(raw_name).lower()
+        if name in fields:
+            value = decode_header(raw_value)
+            carrier[name] = f"{carrier[name]},{value}" if name in carrier else value
+    return textmap.extract(carrier, parent) if carrier else parent

@@ -21,6 +21,8 @@ from litestar_ws_otel._span import error_type
 from litestar_ws_otel.session import Session, SessionState
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import ReadableSpan, Span
 
@@ -120,15 +122,7 @@ class RecentSessionsProcessor(SpanProcessor):
         self, *, state: Literal["open", "closed"] | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
         """Recent sessions, newest first, as the JSON-ready documents the panel's API serves."""
-        documents: list[dict[str, Any]] = []
-        for entry in self._entries():
-            document = _document(entry)
-            if state is not None and document["state"] != state:
-                continue
-            documents.append(document)
-            if limit is not None and len(documents) >= limit:
-                break
-        return documents
+        return self._select(_document, state, limit)
 
     def session(self, span_id: str) -> dict[str, Any] | None:
         """One session by its hex span id, or ``None`` when it is not (or no longer) kept."""
@@ -145,12 +139,17 @@ class RecentSessionsProcessor(SpanProcessor):
         The panel's list and live sockets read this several times a second; skipping the rings
         keeps that cheap.
         """
+        return self._select(_summary, state, limit)
+
+    def _select(
+        self, build: Callable[[_Entry], dict[str, Any]], state: str | None, limit: int | None
+    ) -> list[dict[str, Any]]:
+        """Build documents only for the sessions asked for: filtering comes before the rings are read."""
         documents: list[dict[str, Any]] = []
         for entry in self._entries():
-            document = _summary(entry)
-            if state is not None and document["state"] != state:
+            if state is not None and _state_of(entry.session) != state:
                 continue
-            documents.append(document)
+            documents.append(build(entry))
             if limit is not None and len(documents) >= limit:
                 break
         return documents
@@ -210,18 +209,21 @@ def _document(entry: _Entry) -> dict[str, Any]:
     return {**_summary(entry), "messages": [_message(record) for record in entry.session.records()]}
 
 
+def _state_of(session: Session) -> str:
+    return "open" if session.ended_ns is None and session.state is not SessionState.CLOSED else "closed"
+
+
 def _summary(entry: _Entry) -> dict[str, Any]:
     """``_document`` without ``messages``: what the panel's list and live socket need."""
     session = entry.session
     close = session.close
-    is_open = session.ended_ns is None and session.state is not SessionState.CLOSED
     return {
         "trace_id": format_trace_id(entry.trace_id),
         "span_id": format_span_id(entry.span_id),
         "name": entry.name,
         "route": session.route,
         "path": session.path,
-        "state": "open" if is_open else "closed",
+        "state": _state_of(session),
         "started_at": _seconds(session.started_ns),
         "accepted_at": _seconds(session.accepted_ns),
         "ended_at": _seconds(session.ended_ns),

@@ -109,6 +109,7 @@ class Session:
     __slots__ = (
         "__weakref__",
         "_policy",
+        "_whole_text_limit",
         "accepted_ns",
         "bytes_received",
         "bytes_sent",
@@ -140,6 +141,9 @@ class Session:
         started_ns: int | None = None,
     ) -> None:
         self._policy = policy
+        self._whole_text_limit = (
+            policy.max_payload_bytes if policy.capture_payloads and policy.redact_payload is None else -1
+        )
         self.max_messages = max_messages
         self.ring: deque[_RawRecord] = deque(maxlen=max_messages)
         self.path = path
@@ -180,9 +184,15 @@ class Session:
         The ring holds plain tuples (building a ``NamedTuple`` costs a Python-level call);
         ``records()`` turns them into ``MessageRecord`` for readers.
         """
+        whole_text: str | None = None
         if type(payload) is str:
             kind = "text"
-            size = len(payload) if payload.isascii() else utf8_size(payload)
+            if payload.isascii():
+                size = len(payload)
+                if size <= self._whole_text_limit:
+                    whole_text = payload
+            else:
+                size = utf8_size(payload)
         else:
             kind = "binary"
             size = len(payload)
@@ -194,9 +204,11 @@ class Session:
             self.messages_sent += 1
             self.bytes_sent += size
             message_id = self.messages_sent
-        policy = self._policy
-        if policy.capture_payloads:
-            preview, truncated = policy.preview(payload, direction)
+        if whole_text is not None:
+            # Short ASCII text is its own preview: no slicing, no copy, no call.
+            self.ring.append((_time_ns(), direction, kind, message_id, size, whole_text, False))
+        elif self._policy.capture_payloads:
+            preview, truncated = self._policy.preview(payload, direction)
             self.ring.append((_time_ns(), direction, kind, message_id, size, preview, truncated))
         else:
             self.ring.append((_time_ns(), direction, kind, message_id, size, None, False))
