@@ -784,18 +784,50 @@ async def test_plugin_form_produces_the_same_span_and_sets_its_handle_on_startup
 # --- 11. bad input that must not reach the app ---------------------------------------------------
 
 
+async def _raw_handshake_echo(port: int, raw_headers: bytes, text: str) -> tuple[bytes, str]:
+    """Handshake with header bytes exactly as given, echo one text frame, close with 1000.
+
+    A client library would encode the header values itself (websockets 16 as UTF-8, 17 as Latin-1),
+    so the handshake is written by hand to put the bytes ``ff fe`` on the wire whatever the version.
+    """
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + raw_headers + b"\r\n"
+        )
+        status_line = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)).split(b"\r\n", 1)[0]
+
+        def masked_frame(opcode: int, payload: bytes) -> bytes:
+            mask = b"\x01\x02\x03\x04"
+            body = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+            return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + body
+
+        writer.write(masked_frame(0x1, text.encode()))
+        header = await asyncio.wait_for(reader.readexactly(2), TIMEOUT)
+        echoed = (await asyncio.wait_for(reader.readexactly(header[1] & 0x7F), TIMEOUT)).decode()
+        writer.write(masked_frame(0x8, (1000).to_bytes(2, "big")))
+        close_header = await asyncio.wait_for(reader.readexactly(2), TIMEOUT)
+        await asyncio.wait_for(reader.readexactly(close_header[1] & 0x7F), TIMEOUT)
+        return status_line, echoed
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
 async def test_non_utf8_handshake_headers_do_not_break_the_connection(
     provider_and_exporter: ProviderAndExporter, make_instrumented_app: MakeApp, live_server: StartServer
 ) -> None:
     _, exporter = provider_and_exporter
     app, _ = make_instrumented_app([echo], config=WebSocketTelemetryConfig(capture_headers=("origin", "x-raw")))
     server = live_server(app)
-    # websockets serialises header values as ISO-8859-1, so these go on the wire as the raw bytes ff fe.
-    headers = {"X-Raw": "\xff\xfe"}
 
-    async with client(server.url("/echo"), additional_headers=headers, user_agent_header="agent\xff\xfe") as ws:
-        assert await roundtrip(ws, "still fine") == "still fine"
+    status_line, echoed = await _raw_handshake_echo(
+        server.port, b"X-Raw: \xff\xfe\r\nUser-Agent: agent\xff\xfe\r\n", "still fine"
+    )
 
+    assert status_line == b"HTTP/1.1 101 Switching Protocols"
+    assert echoed == "still fine"
     span = only_span(exporter)
     assert span.status.status_code is StatusCode.UNSET
     assert attribute(span, "http.request.header.x-raw") == ("\xff\xfe",)
