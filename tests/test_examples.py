@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import importlib.util
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -16,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from tests.export.collector import free_ports, start_rotel
 from tests.export.receiver import OtlpGrpcReceiver
+from tests.export.subprocess_app import clean_env, stop_process
 from tests.servers import run_server, wait_for
 
 if TYPE_CHECKING:
@@ -47,17 +46,6 @@ def load_example(path: Path) -> ModuleType:
     sys.modules[name] = module  # Litestar resolves handler annotations through the module's entry there
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def memory() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
-    provider = TracerProvider()
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    try:
-        yield provider, exporter
-    finally:
-        provider.shutdown()
 
 
 def get_text(url: str) -> tuple[int, str]:
@@ -87,8 +75,10 @@ def finished(exporter: InMemorySpanExporter, count: int) -> tuple[ReadableSpan, 
 # --- examples/chat ----------------------------------------------------------------------------------------
 
 
-def test_chat_rooms_broadcast_to_their_members_only(memory: tuple[TracerProvider, InMemorySpanExporter]) -> None:
-    provider, exporter = memory
+def test_chat_rooms_broadcast_to_their_members_only(
+    provider_and_exporter: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = provider_and_exporter
     chat = load_example(CHAT_SCRIPT)
     with run_server(chat.create_app(tracer_provider=provider)) as server:
 
@@ -173,24 +163,19 @@ def chat_script(env: dict[str, str], workdir: Path) -> Iterator[int]:
         wait_for(listening, timeout=20.0, what="the chat example to listen")
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=TIMEOUT)
+        stop_process(process, TIMEOUT)
 
 
 def test_chat_script_exports_when_an_otlp_endpoint_is_set(tmp_path: Path) -> None:
     with OtlpGrpcReceiver() as receiver:
         collector = start_rotel(receiver.endpoint, tmp_path, receiver=receiver)
         try:
-            env = {k: v for k, v in os.environ.items() if not k.upper().startswith(_ENV_PREFIXES_TO_DROP)}
-            env |= {
-                "OTEL_SERVICE_NAME": "chat",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": collector.grpc_endpoint,
-                "OTEL_BSP_SCHEDULE_DELAY": "100",
-            }
+            env = clean_env(
+                _ENV_PREFIXES_TO_DROP,
+                OTEL_SERVICE_NAME="chat",
+                OTEL_EXPORTER_OTLP_ENDPOINT=collector.grpc_endpoint,
+                OTEL_BSP_SCHEDULE_DELAY="100",
+            )
             with chat_script(env, tmp_path) as port:
                 assert get_text(f"http://127.0.0.1:{port}/")[0] == 200
 
@@ -219,8 +204,8 @@ def test_chat_script_exports_when_an_otlp_endpoint_is_set(tmp_path: Path) -> Non
 # --- examples/plugin_app.py ----------------------------------------------------------------------------------
 
 
-def test_plugin_example_records_a_span(memory: tuple[TracerProvider, InMemorySpanExporter]) -> None:
-    provider, exporter = memory
+def test_plugin_example_records_a_span(provider_and_exporter: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    provider, exporter = provider_and_exporter
     example = load_example(EXAMPLES / "plugin_app.py")
     with run_server(example.create_app(tracer_provider=provider)) as server:
 

@@ -20,6 +20,7 @@ from litestar.params import FromPath
 from opentelemetry.sdk.trace import TracerProvider
 
 from litestar_ws_otel import Instrumentation, WebSocketTelemetryConfig, instrument_app
+from tests.apps import echo
 from tests.servers import LiveServer, run_server
 
 if TYPE_CHECKING:
@@ -53,21 +54,6 @@ def _chromium_path() -> str | None:
 
 
 # --- the app under test --------------------------------------------------------------------------
-
-
-@websocket("/echo")
-async def echo(socket: WebSocket) -> None:
-    """Echo every message with its own type."""
-    await socket.accept()
-    while True:
-        message = await socket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        text = message.get("text")
-        if text is not None:
-            await socket.send_text(text)
-        else:
-            await socket.send_bytes(message.get("bytes") or b"")
 
 
 @websocket("/reply")

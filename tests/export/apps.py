@@ -1,8 +1,8 @@
 """Apps for the OTLP export tests.
 
-Imported in-process for :func:`build_chat_app`; run as a script (``python tests/export/apps.py``) it
-serves the chat app instrumented the zero-config way, ``instrument_app(app)``, so the tracer provider
-and exporter come from the ``OTEL_*`` variables of its environment. On stdout it prints
+Imported in-process for :func:`build_chat_app`; run as a script (``python -m tests.export.apps`` from the
+project root) it serves the chat app instrumented the zero-config way, ``instrument_app(app)``, so the tracer
+provider and exporter come from the ``OTEL_*`` variables of its environment. On stdout it prints
 ``READY <port>`` once uvicorn listens and ``ENDED <span name>`` after each span has been handed to
 the provider's processors (the OTLP batch processor comes first, so the span is queued by then).
 """
@@ -17,13 +17,11 @@ from litestar import Litestar, WebSocket, websocket
 from opentelemetry.sdk.trace import SpanProcessor
 
 from litestar_ws_otel import instrument_app
+from tests.export.subprocess_app import ReadyServer
 
 if TYPE_CHECKING:
-    import socket
-
     from opentelemetry.sdk.trace import ReadableSpan
 
-READY_PREFIX = "READY "
 ENDED_PREFIX = "ENDED "
 ERROR_ROOM = "boom"
 ERROR_MESSAGE = "handler failed on purpose"
@@ -56,20 +54,12 @@ class _EndedPrinter(SpanProcessor):
         print(f"{ENDED_PREFIX}{span.name}", flush=True)
 
 
-class _ReadyServer(uvicorn.Server):
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            port = self.servers[0].sockets[0].getsockname()[1]
-            print(f"{READY_PREFIX}{port}", flush=True)
-
-
 def main() -> int:
     app = build_chat_app()
     handle = instrument_app(app)
     handle.tracer_provider.add_span_processor(_EndedPrinter())
     config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="websockets-sansio", log_level="warning", lifespan="on")
-    _ReadyServer(config).run()
+    ReadyServer(config).run()
     return 0
 
 

@@ -18,9 +18,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import psutil
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from opentelemetry.sdk.trace.export import SpanExporter
 
     from .receiver import OtlpGrpcReceiver
 
@@ -109,6 +113,12 @@ class RotelCollector:
     @property
     def http_traces_endpoint(self) -> str:
         return f"{self.http_endpoint}/v1/traces"
+
+    def exporter(self, protocol: str) -> SpanExporter:
+        """An SDK OTLP exporter to this agent: OTLP/gRPC for ``grpc``, OTLP/HTTP (protobuf) otherwise."""
+        if protocol == "grpc":
+            return GrpcSpanExporter(endpoint=self.grpc_endpoint, insecure=True, timeout=10)
+        return HttpSpanExporter(endpoint=self.http_traces_endpoint, timeout=10)
 
     def output(self) -> str:
         try:

@@ -1,7 +1,7 @@
 """Apps for the fault tests (``test_faults.py``) and the collector config test.
 
 Imported in-process for :func:`build_echo_app` and :func:`largest_session_span`. Run as a script
-(``python tests/export/fault_apps.py``) it serves the echo app instrumented the zero-config way,
+(``python -m tests.export.fault_apps`` from the project root) it serves the echo app instrumented the zero-config way,
 ``instrument_app(app)``, so the tracer provider and the OTLP exporter come from the ``OTEL_*`` variables of
 its environment, exactly as a user's app would. It prints ``READY <port>`` on stdout once uvicorn listens,
 and ``EXITING`` if ``uvicorn.Server.run`` returns; on SIGTERM it does not: after its graceful shutdown uvicorn
@@ -11,32 +11,19 @@ re-raises the signal, so the process dies by it and no ``atexit`` hook (the SDK'
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import uvicorn
-from litestar import Litestar, WebSocket, websocket
+from litestar import Litestar
 
 from litestar_ws_otel import WebSocketTelemetryConfig, instrument_app
+from tests.apps import room_echo as echo
+from tests.export.subprocess_app import ReadyServer
 
 if TYPE_CHECKING:
-    import socket
-
     from opentelemetry.sdk.trace import ReadableSpan
 
-READY_PREFIX = "READY "
 EXITING_LINE = "EXITING"
-
-
-@websocket("/echo/{room:str}")
-async def echo(socket: WebSocket[Any, Any, Any]) -> None:
-    """Send every text message back unchanged until the client leaves or the server shuts down."""
-    await socket.accept()
-    while True:
-        message = await socket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        text = message.get("text")
-        await socket.send_text(text if isinstance(text, str) else "")
 
 
 def build_echo_app() -> Litestar:
@@ -70,20 +57,12 @@ def largest_session_span() -> ReadableSpan:
     return span
 
 
-class _ReadyServer(uvicorn.Server):
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            port = self.servers[0].sockets[0].getsockname()[1]
-            print(f"{READY_PREFIX}{port}", flush=True)
-
-
 def main() -> int:
     app = build_echo_app()
     instrument_app(app)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     try:
-        _ReadyServer(config).run()
+        ReadyServer(config).run()
     finally:
         print(EXITING_LINE, flush=True)
     return 0

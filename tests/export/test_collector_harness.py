@@ -8,8 +8,6 @@ import uuid
 from typing import TYPE_CHECKING
 
 import pytest
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
@@ -50,19 +48,13 @@ class RecordingExporter(SpanExporter):
         return self.delegate.force_flush(timeout_millis)
 
 
-def make_exporter(protocol: str, collector: RotelCollector) -> SpanExporter:
-    if protocol == "grpc":
-        return GrpcSpanExporter(endpoint=collector.grpc_endpoint, insecure=True, timeout=10)
-    return HttpSpanExporter(endpoint=collector.http_traces_endpoint, timeout=10)
-
-
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_span_round_trips_through_rotel(
     protocol: str, rotel_collector: RotelCollector, otlp_receiver: OtlpGrpcReceiver
 ) -> None:
     assert rotel_collector.receiver is otlp_receiver
     run_id = uuid.uuid4().hex
-    exporter = RecordingExporter(make_exporter(protocol, rotel_collector))
+    exporter = RecordingExporter(rotel_collector.exporter(protocol))
     provider = TracerProvider(resource=Resource.create({"service.name": "harness", "harness.protocol": protocol}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     try:

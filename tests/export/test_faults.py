@@ -12,19 +12,16 @@ import asyncio
 import contextlib
 import gc
 import math
-import os
-import queue
 import signal
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
@@ -51,7 +48,8 @@ from .collector import (
     free_ports,
     rotel_binary,
 )
-from .fault_apps import EXITING_LINE, READY_PREFIX, build_echo_app, largest_session_span
+from .fault_apps import EXITING_LINE, build_echo_app, largest_session_span
+from .subprocess_app import PROCESS_TIMEOUT, READY_PREFIX, clean_env, run_app_process
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -60,7 +58,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.export
 
-APP_SCRIPT = Path(__file__).with_name("fault_apps.py")
+APP_MODULE = "tests.export.fault_apps"
 SPAN_NAME = "WS /echo/{room}"
 GRPC_REQUEST_LIMIT = 4 * 1024 * 1024
 """Default gRPC receive limit of the OpenTelemetry Collector, Jaeger and rotel (``max_recv_msg_size_mib: 4``)."""
@@ -68,7 +66,6 @@ EXPORT_TIMEOUT = 2.0
 """Seconds the SDK exporter may spend on one batch (its default is 10); a blocked event loop would show it."""
 ARRIVAL_TIMEOUT = 30.0
 CLIENT_TIMEOUT = 15.0
-PROCESS_TIMEOUT = 20.0
 PAYLOAD = "x" * 1024
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _ENV_PREFIXES_TO_DROP = ("OTEL_", "ROTEL_", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "GRPC_PROXY")
@@ -78,9 +75,7 @@ _ENV_PREFIXES_TO_DROP = ("OTEL_", "ROTEL_", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PR
 
 
 def _clean_env(**variables: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(_ENV_PREFIXES_TO_DROP)}
-    env.update(variables)
-    return env
+    return clean_env(_ENV_PREFIXES_TO_DROP, **variables)
 
 
 def _rotel_env() -> dict[str, str]:
@@ -543,76 +538,6 @@ def test_largest_session_span_and_batches_of_it(otlp_receiver: OtlpGrpcReceiver,
 # --- 4. SIGTERM with sessions open: their spans end and leave before the process exits -----------------------
 
 
-@dataclass
-class AppProcess:
-    process: subprocess.Popen[str]
-    lines: queue.Queue[str | None]
-    stderr_path: Path
-
-    def describe(self) -> str:
-        try:
-            stderr = self.stderr_path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            stderr = f"<could not read: {exc}>"
-        return f"app pid={self.process.pid} returncode={self.process.poll()}\n--- app stderr ---\n{stderr}"
-
-    def next_line(self, timeout: float = PROCESS_TIMEOUT) -> str | None:
-        """The next stdout line; ``None`` once the app has closed stdout."""
-        try:
-            return self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no output from the app after {timeout}s\n{self.describe()}") from None
-
-    def stdout_lines(self) -> list[str]:
-        """Every remaining stdout line, until the app closes stdout."""
-        lines: list[str] = []
-        while (line := self.next_line()) is not None:
-            lines.append(line)
-        return lines
-
-
-def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
-    with contextlib.suppress(ValueError, OSError):
-        for line in stream:
-            lines.put(line.rstrip("\n"))
-    lines.put(None)
-
-
-@contextlib.contextmanager
-def app_process(env: dict[str, str], workdir: Path) -> Iterator[AppProcess]:
-    """``python tests/export/fault_apps.py``; always stopped (SIGTERM, then SIGKILL) afterwards."""
-    stderr_path = workdir / "app-stderr.txt"
-    with stderr_path.open("w", encoding="utf-8") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, str(APP_SCRIPT)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=env,
-            cwd=workdir,
-            text=True,
-            encoding="utf-8",
-        )
-    assert process.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-    reader = threading.Thread(target=_pump, args=(process.stdout, lines), name="fault-app-stdout", daemon=True)
-    reader.start()
-    try:
-        yield AppProcess(process, lines, stderr_path)
-    finally:
-        try:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=PROCESS_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=PROCESS_TIMEOUT)
-        finally:
-            reader.join(timeout=PROCESS_TIMEOUT)
-            process.stdout.close()
-
-
 async def open_sessions(url: Callable[[int], str], count: int) -> list[Any]:
     sockets = []
     for index in range(count):
@@ -641,7 +566,7 @@ def test_sigterm_ends_and_flushes_open_sessions(
     sessions = 3
     # The default schedule delay (5 s) outlives the test: only a flush at shutdown can deliver the spans.
     env = _clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=rotel_collector.grpc_endpoint, OTEL_SERVICE_NAME="ws-otel-faults")
-    with app_process(env, tmp_path) as app:
+    with run_app_process(APP_MODULE, env, tmp_path) as app:
         first = app.next_line()
         assert first is not None, app.describe()
         assert first.startswith(READY_PREFIX), app.describe()
@@ -688,7 +613,7 @@ def test_sigterm_with_a_stalled_collector_exits_within_the_flush_bound(tmp_path:
     bound = SHUTDOWN_FLUSH_SECONDS + 2.5  # the flush's own bound plus uvicorn's shutdown and interpreter exit
     with silent_collector() as silent_port:
         env = _clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{HOST}:{silent_port}")
-        with app_process(env, tmp_path) as app:
+        with run_app_process(APP_MODULE, env, tmp_path) as app:
             first = app.next_line()
             assert first is not None, app.describe()
             port = int(first.removeprefix(READY_PREFIX))

@@ -8,18 +8,11 @@ In-process: a Litestar app served by uvicorn, driven by a ``websockets`` client,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import queue
-import signal
-import subprocess
-import sys
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
@@ -35,13 +28,11 @@ from litestar_ws_otel import WebSocketTelemetryConfig, instrument_app
 from litestar_ws_otel.setup import otlp_exporter_from_env
 
 from ..servers import run_server
-from .apps import ENDED_PREFIX, ERROR_MESSAGE, ERROR_ROOM, READY_PREFIX, build_chat_app
+from .apps import ENDED_PREFIX, ERROR_MESSAGE, ERROR_ROOM, build_chat_app
+from .subprocess_app import PROCESS_TIMEOUT, READY_PREFIX, AppProcess, clean_env, run_app_process
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.sdk.trace.export import SpanExporter
 
     from .collector import RotelCollector
     from .receiver import OtlpGrpcReceiver, SpanDict
@@ -49,13 +40,12 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.export
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-APP_SCRIPT = Path(__file__).with_name("apps.py")
+APP_MODULE = "tests.export.apps"
 EXAMPLE_SPAN_PATH = PROJECT_ROOT / "test-artifacts" / "example-span.json"
 
 WAIT_TIMEOUT = 30.0
 FORWARD_TIMEOUT = 15.0
 CLIENT_TIMEOUT = 15.0
-PROCESS_TIMEOUT = 20.0
 SPAN_NAME = "WS /chat/{room}"
 ORIGIN = "http://example.test"
 SECRET = "s3cret-value"
@@ -162,18 +152,12 @@ class EndedSpans(SpanProcessor):
                 raise AssertionError(f"spans for {sorted(paths)} did not end; ended: {self._paths}")
 
 
-def make_exporter(protocol: str, collector: RotelCollector) -> SpanExporter:
-    if protocol == "grpc":
-        return GrpcSpanExporter(endpoint=collector.grpc_endpoint, insecure=True, timeout=10)
-    return HttpSpanExporter(endpoint=collector.http_traces_endpoint, timeout=10)
-
-
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_session_spans_arrive_as_designed(
     protocol: str, rotel_collector: RotelCollector, otlp_receiver: OtlpGrpcReceiver
 ) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": "ws-otel-export-test"}))
-    provider.add_span_processor(BatchSpanProcessor(make_exporter(protocol, rotel_collector)))
+    provider.add_span_processor(BatchSpanProcessor(rotel_collector.exporter(protocol)))
     ended = EndedSpans()
     provider.add_span_processor(ended)
     try:
@@ -301,91 +285,14 @@ def test_session_spans_arrive_as_designed(
 # --- zero config: instrument_app(app) in a subprocess, everything from OTEL_* ------------------------
 
 
-@dataclass
-class AppProcess:
-    process: subprocess.Popen[str]
-    lines: queue.Queue[str | None]
-    stderr_path: Path
-
-    def describe(self) -> str:
-        try:
-            stderr = self.stderr_path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            stderr = f"<could not read: {exc}>"
-        return f"app pid={self.process.pid} returncode={self.process.poll()}\n--- app stderr ---\n{stderr}"
-
-    def wait_line(self, prefix: str, timeout: float = PROCESS_TIMEOUT) -> str:
-        """The rest of the next stdout line starting with ``prefix``; fails if the app exits first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no {prefix!r} line from the app after {timeout}s\n{self.describe()}")
-            try:
-                line = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                self.process.wait(timeout=PROCESS_TIMEOUT)
-                raise AssertionError(f"the app exited before printing {prefix!r}\n{self.describe()}")
-            if line.startswith(prefix):
-                return line.removeprefix(prefix)
-
-    def sigterm(self) -> int:
-        """Send SIGTERM and wait for the app to exit; its return code."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=PROCESS_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"the app did not exit on SIGTERM\n{self.describe()}") from None
-
-
-def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
-    with contextlib.suppress(ValueError, OSError):
-        for line in stream:
-            lines.put(line.rstrip("\n"))
-    lines.put(None)
-
-
-def app_env(**variables: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(_ENV_PREFIXES_TO_DROP)}
-    env.update(variables)
-    return env
-
-
-@contextlib.contextmanager
-def run_app_process(env: dict[str, str], workdir: Path) -> Iterator[AppProcess]:
-    """``python tests/export/apps.py`` with ``env``; always stopped (SIGTERM, then SIGKILL) afterwards."""
-    stderr_path = workdir / "app-stderr.txt"
-    with stderr_path.open("w", encoding="utf-8") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, str(APP_SCRIPT)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=env,
-            cwd=workdir,
-            text=True,
-            encoding="utf-8",
-        )
-    assert process.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-    reader = threading.Thread(target=_pump, args=(process.stdout, lines), name="app-stdout", daemon=True)
-    reader.start()
-    try:
-        yield AppProcess(process, lines, stderr_path)
-    finally:
-        try:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=PROCESS_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=PROCESS_TIMEOUT)
-        finally:
-            reader.join(timeout=PROCESS_TIMEOUT)
-            process.stdout.close()
+def zero_config_env(collector: RotelCollector, protocol: str, **overrides: str) -> dict[str, str]:
+    """The app's environment: ``ZERO_CONFIG_ENV`` with ``overrides``, exporting to ``collector`` over ``protocol``."""
+    return clean_env(
+        _ENV_PREFIXES_TO_DROP,
+        OTEL_EXPORTER_OTLP_ENDPOINT=_endpoint(collector, protocol),
+        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+        **(ZERO_CONFIG_ENV | overrides),
+    )
 
 
 def serve_one_session(app: AppProcess, path: str) -> None:
@@ -414,12 +321,8 @@ def wait_then_sigterm(app: AppProcess, receiver: OtlpGrpcReceiver, path: str) ->
 def test_zero_config_exports_with_resource_from_env(
     protocol: str, rotel_collector: RotelCollector, otlp_receiver: OtlpGrpcReceiver, tmp_path: Path
 ) -> None:
-    env = app_env(
-        OTEL_EXPORTER_OTLP_ENDPOINT=_endpoint(rotel_collector, protocol),
-        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
-        **ZERO_CONFIG_ENV,
-    )
-    with run_app_process(env, tmp_path) as app:
+    env = zero_config_env(rotel_collector, protocol)
+    with run_app_process(APP_MODULE, env, tmp_path) as app:
         serve_one_session(app, "/chat/zero")
         span = wait_then_sigterm(app, otlp_receiver, "/chat/zero")
     assert span["name"] == SPAN_NAME
@@ -445,12 +348,8 @@ def test_zero_config_flushes_queued_spans_on_sigterm(
     uvicorn handles SIGTERM gracefully (lifespan shutdown runs), then re-raises it with the default
     handler, so the process dies by the signal and the SDK's ``atexit`` shutdown never runs.
     """
-    env = app_env(
-        OTEL_EXPORTER_OTLP_ENDPOINT=_endpoint(rotel_collector, protocol),
-        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
-        **(ZERO_CONFIG_ENV | {"OTEL_BSP_SCHEDULE_DELAY": "600000"}),
-    )
-    with run_app_process(env, tmp_path) as app:
+    env = zero_config_env(rotel_collector, protocol, OTEL_BSP_SCHEDULE_DELAY="600000")
+    with run_app_process(APP_MODULE, env, tmp_path) as app:
         serve_one_session(app, "/chat/flush")
         assert otlp_receiver.request_count == 0  # nothing was exported before the signal
         returncode = app.sigterm()
@@ -473,13 +372,14 @@ def test_traces_protocol_overrides_generic_protocol(
     generic: str, traces: str, rotel_collector: RotelCollector, otlp_receiver: OtlpGrpcReceiver, tmp_path: Path
 ) -> None:
     """The endpoint speaks only ``traces``' protocol, so the span arrives only if that variable wins."""
-    env = app_env(
+    env = clean_env(
+        _ENV_PREFIXES_TO_DROP,
         OTEL_EXPORTER_OTLP_ENDPOINT=_endpoint(rotel_collector, traces),
         OTEL_EXPORTER_OTLP_PROTOCOL=generic,
         OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=traces,
         **ZERO_CONFIG_ENV,
     )
-    with run_app_process(env, tmp_path) as app:
+    with run_app_process(APP_MODULE, env, tmp_path) as app:
         serve_one_session(app, "/chat/override")
         span = wait_then_sigterm(app, otlp_receiver, "/chat/override")
     assert span["resource_attributes"]["service.name"] == "ws-otel-test"
@@ -488,8 +388,8 @@ def test_traces_protocol_overrides_generic_protocol(
 @pytest.mark.parametrize("variable", _PROTOCOL_VARIABLES)
 def test_instrument_app_rejects_invalid_protocol(variable: str, tmp_path: Path) -> None:
     """``instrument_app(app)`` itself fails at start-up, naming the variable (a subprocess: no global provider here)."""
-    env = app_env(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:1", **{variable: "http/json"})
-    with run_app_process(env, tmp_path) as app:
+    env = clean_env(_ENV_PREFIXES_TO_DROP, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:1", **{variable: "http/json"})
+    with run_app_process(APP_MODULE, env, tmp_path) as app:
         returncode = app.process.wait(timeout=PROCESS_TIMEOUT)
         stderr = app.stderr_path.read_text(encoding="utf-8")
     assert returncode != 0, app.describe()

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from litestar import Litestar
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from litestar_ws_otel import Instrumentation, WebSocketTelemetryConfig, instrument_app
@@ -55,18 +54,6 @@ def events_named(span: ReadableSpan, name: str) -> list[Event]:
 def event_names(span: ReadableSpan) -> list[str]:
     """The names of all events of ``span``, in recorded order."""
     return [event.name for event in span.events]
-
-
-@pytest.fixture
-def provider_and_exporter() -> Generator[tuple[TracerProvider, InMemorySpanExporter], None, None]:
-    """A fresh SDK provider exporting synchronously to memory; shut down after the test."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    try:
-        yield provider, exporter
-    finally:
-        provider.shutdown()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from litestar_ws_otel import instrument_app
+from tests.apps import room_echo as echo
 from tests.servers import wait_for
 
 from .conftest import attribute, event_names, events_named, finished_spans, spans_named
@@ -44,20 +45,6 @@ WAIT = "WS /wait/{name}"
 
 
 # --- handlers ---------------------------------------------------------------------------------------------------
-
-
-@websocket("/echo/{room:str}")
-async def echo(socket: WebSocket[Any, Any, Any]) -> None:
-    """Echo text and binary messages until the client leaves."""
-    await socket.accept()
-    while True:
-        message = await socket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        if message.get("text") is not None:
-            await socket.send_text(message["text"])
-        else:
-            await socket.send_bytes(message.get("bytes") or b"")
 
 
 @websocket("/wait/{name:str}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from litestar import Litestar, WebSocket, asgi, websocket, websocket_listener, websocket_stream
@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from websockets.asyncio.client import ClientConnection, connect
 
 from litestar_ws_otel import WebSocketTelemetryConfig, WebSocketTelemetryPlugin
+from tests.apps import echo
 from tests.integration.conftest import attribute, event_names, events_named, finished_spans
 from tests.servers import wait_for
 
@@ -57,22 +58,6 @@ SEND = "websocket.send"
 
 
 # --- the apps' handlers --------------------------------------------------------------------------
-
-
-@websocket("/echo")
-async def echo(socket: WebSocket[Any, Any, Any]) -> None:
-    """Echo every message with its own type, byte for byte."""
-    await socket.accept()
-    while True:
-        message = await socket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        text = cast("str | None", message.get("text"))
-        if text is not None:
-            await socket.send_text(text)
-        else:
-            data = cast("bytes | None", message.get("bytes"))
-            await socket.send_bytes(data or b"")
 
 
 @websocket("/health")
@@ -502,48 +487,40 @@ async def test_event_limit_keeps_the_newest_records_and_counters_count_all(
 # --- 6. Litestar handler styles ------------------------------------------------------------------
 
 
-async def test_websocket_listener_function_span_is_named_by_route_template(
-    provider_and_exporter: ProviderAndExporter, make_instrumented_app: MakeApp, live_server: StartServer
+@pytest.mark.parametrize(
+    ("handler", "path", "route", "exchanges"),
+    [
+        pytest.param(
+            listen, "/listen/lobby", "/listen/{room}", [("hi", "lobby:hi"), ("bye", "lobby:bye")], id="function"
+        ),
+        pytest.param(ShoutListener, "/shout", "/shout", [("quiet", "QUIET")], id="class"),
+    ],
+)
+async def test_websocket_listener_span_is_named_by_route_template(
+    provider_and_exporter: ProviderAndExporter,
+    make_instrumented_app: MakeApp,
+    live_server: StartServer,
+    handler: Any,
+    path: str,
+    route: str,
+    exchanges: list[tuple[str, str]],
 ) -> None:
     _, exporter = provider_and_exporter
-    app, _ = make_instrumented_app([listen])
+    app, _ = make_instrumented_app([handler])
     server = live_server(app)
 
-    async with client(server.url("/listen/lobby")) as ws:
-        assert await roundtrip(ws, "hi") == "lobby:hi"
-        assert await roundtrip(ws, "bye") == "lobby:bye"
+    async with client(server.url(path)) as ws:
+        for sent, reply in exchanges:
+            assert await roundtrip(ws, sent) == reply
 
     span = only_span(exporter)
-    assert span.name == "WS /listen/{room}"
-    assert attribute(span, "http.route") == "/listen/{room}"
-    assert attribute(span, "url.path") == "/listen/lobby"
-    assert attribute(span, "websocket.messages.received") == 2
-    assert attribute(span, "websocket.messages.sent") == 2
+    assert span.name == f"WS {route}"
+    assert attribute(span, "http.route") == route
+    assert attribute(span, "url.path") == path
+    assert attribute(span, "websocket.messages.received") == len(exchanges)
+    assert attribute(span, "websocket.messages.sent") == len(exchanges)
     assert [(e.name, event_attributes(e)[PAYLOAD]) for e in message_events(span)] == [
-        (RECEIVE, "hi"),
-        (SEND, "lobby:hi"),
-        (RECEIVE, "bye"),
-        (SEND, "lobby:bye"),
-    ]
-
-
-async def test_websocket_listener_class_span_is_named_by_route_template(
-    provider_and_exporter: ProviderAndExporter, make_instrumented_app: MakeApp, live_server: StartServer
-) -> None:
-    _, exporter = provider_and_exporter
-    app, _ = make_instrumented_app([ShoutListener])
-    server = live_server(app)
-
-    async with client(server.url("/shout")) as ws:
-        assert await roundtrip(ws, "quiet") == "QUIET"
-
-    span = only_span(exporter)
-    assert span.name == "WS /shout"
-    assert attribute(span, "websocket.messages.received") == 1
-    assert attribute(span, "websocket.messages.sent") == 1
-    assert [(e.name, event_attributes(e)[PAYLOAD]) for e in message_events(span)] == [
-        (RECEIVE, "quiet"),
-        (SEND, "QUIET"),
+        event for sent, reply in exchanges for event in ((RECEIVE, sent), (SEND, reply))
     ]
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from litestar import Litestar, WebSocket, websocket
+from litestar import Litestar
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,25 +19,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from litestar_ws_otel import Instrumentation, WebSocketTelemetryConfig, instrument_app
 from litestar_ws_otel.panel import PANEL_STATE_KEY, PanelState
+from tests.apps import echo
 from tests.servers import LiveServer, run_server
 
 TIMEOUT = 10.0
 """Upper bound for any wait on the server; a passing test never waits this long."""
-
-
-@websocket("/echo")
-async def echo(socket: WebSocket[Any, Any, Any]) -> None:
-    """Echo text until the client goes; close with 4001 when told to."""
-    await socket.accept()
-    while True:
-        message = await socket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        text = message.get("text")
-        if text == "close-me":
-            await socket.close(code=4001, reason="asked")
-            return
-        await socket.send_text(str(text))
 
 
 @dataclass

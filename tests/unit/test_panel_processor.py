@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,10 +16,11 @@ POLICY = PreviewPolicy(
 
 
 @pytest.fixture
-def provider() -> Iterator[TracerProvider]:
-    provider = TracerProvider()
-    yield provider
-    provider.shutdown()
+def processor(provider: TracerProvider) -> RecentSessionsProcessor:
+    """A processor for the panel, added to ``provider``."""
+    processor = RecentSessionsProcessor()
+    provider.add_span_processor(processor)
+    return processor
 
 
 def start(
@@ -38,9 +38,7 @@ def finish(session: Session, span: Any) -> None:
     span.end()
 
 
-def test_summaries_are_sessions_without_messages(provider: TracerProvider) -> None:
-    processor = RecentSessionsProcessor()
-    provider.add_span_processor(processor)
+def test_summaries_are_sessions_without_messages(provider: TracerProvider, processor: RecentSessionsProcessor) -> None:
     first, first_span = start(provider, processor)
     first.on_message("received", "a")
     finish(first, first_span)
@@ -53,9 +51,9 @@ def test_summaries_are_sessions_without_messages(provider: TracerProvider) -> No
     assert processor.summaries(limit=1) == processor.summaries()[:1]
 
 
-def test_messages_since_returns_only_newer_ids_per_direction(provider: TracerProvider) -> None:
-    processor = RecentSessionsProcessor()
-    provider.add_span_processor(processor)
+def test_messages_since_returns_only_newer_ids_per_direction(
+    provider: TracerProvider, processor: RecentSessionsProcessor
+) -> None:
     session, _ = start(provider, processor)
     for text in ("r1", "r2"):
         session.on_message("received", text)
@@ -69,9 +67,7 @@ def test_messages_since_returns_only_newer_ids_per_direction(provider: TracerPro
     assert processor.messages_since(span_id, received_after=2, sent_after=1) == []
 
 
-def test_messages_since_is_bounded_by_the_ring(provider: TracerProvider) -> None:
-    processor = RecentSessionsProcessor()
-    provider.add_span_processor(processor)
+def test_messages_since_is_bounded_by_the_ring(provider: TracerProvider, processor: RecentSessionsProcessor) -> None:
     session, _ = start(provider, processor, max_messages=5)
     for index in range(1, 1001):
         session.on_message("received", str(index))
@@ -80,9 +76,9 @@ def test_messages_since_is_bounded_by_the_ring(provider: TracerProvider) -> None
     assert [m["id"] for m in newer] == [996, 997, 998, 999, 1000]
 
 
-def test_messages_since_finds_finished_sessions_and_none_for_unknown(provider: TracerProvider) -> None:
-    processor = RecentSessionsProcessor()
-    provider.add_span_processor(processor)
+def test_messages_since_finds_finished_sessions_and_none_for_unknown(
+    provider: TracerProvider, processor: RecentSessionsProcessor
+) -> None:
     session, span = start(provider, processor)
     session.on_message("sent", "bye")
     finish(session, span)

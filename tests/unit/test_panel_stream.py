@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,13 +27,6 @@ POLICY = PreviewPolicy(
 RING = 5
 SPINS = 200
 """Loop iterations that let every ready task run many times over; no wall-clock wait."""
-
-
-@pytest.fixture
-def provider() -> Iterator[TracerProvider]:
-    provider = TracerProvider()
-    yield provider
-    provider.shutdown()
 
 
 @pytest.fixture

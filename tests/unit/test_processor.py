@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry import context as otel_context
@@ -18,13 +17,6 @@ POLICY = PreviewPolicy(
     capture_binary_preview=False,
     binary_preview_bytes=4,
 )
-
-
-@pytest.fixture
-def provider() -> Iterator[TracerProvider]:
-    provider = TracerProvider()
-    yield provider
-    provider.shutdown()
 
 
 def start(
