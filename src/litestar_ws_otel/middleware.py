@@ -202,9 +202,10 @@ class _Connection:
             report_once("could not start a WebSocket session span", exc)
             return
         try:
-            _span.write_events(span, session)
-            span.set_attributes(_span.end_attributes(session))
-            _span.set_status(span, session, escaped)
+            if span.is_recording():  # a sampled-out session costs no event or attribute building
+                _span.write_events(span, session)
+                span.set_attributes(_span.end_attributes(session))
+                _span.set_status(span, session, escaped)
         except Exception as exc:
             report_once("could not record a WebSocket session's events", exc)
         finally:
@@ -234,11 +235,23 @@ def _remote_parent(scope: Scope, parent: Context) -> Context:
     present, which is every browser connection.
     """
     textmap = propagate.get_global_textmap()
-    fields = textmap.fields
+    fields = _propagation_headers(textmap)
     carrier: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers") or ():
-        name = decode_header(raw_name).lower()
+        name = raw_name.lower()
         if name in fields:
-            value = decode_header(raw_value)
-            carrier[name] = f"{carrier[name]},{value}" if name in carrier else value
+            key, value = decode_header(name), decode_header(raw_value)
+            carrier[key] = f"{carrier[key]},{value}" if key in carrier else value
     return textmap.extract(carrier, parent) if carrier else parent
+
+
+_propagator_fields: tuple[object, frozenset[bytes]] = (None, frozenset())
+
+
+def _propagation_headers(textmap: object) -> frozenset[bytes]:
+    """The propagator's header names as bytes, recomputed only when the global propagator changes."""
+    global _propagator_fields
+    if _propagator_fields[0] is not textmap:
+        fields = getattr(textmap, "fields", ())
+        _propagator_fields = (textmap, frozenset(name.lower().encode("latin-1") for name in fields))
+    return _propagator_fields[1]

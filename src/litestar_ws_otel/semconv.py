@@ -6,6 +6,7 @@ the style of ``opentelemetry.semconv.attributes``; everything else comes from th
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -94,22 +95,31 @@ def redact_query(query: str, secret_names: Iterable[str]) -> str:
 
 def redact_headers(
     headers: Iterable[tuple[bytes, bytes]],
-    capture: Iterable[str],
-    redact: Iterable[str],
+    capture: tuple[str, ...],
+    redact: tuple[str, ...],
 ) -> dict[str, tuple[str, ...]]:
     """``http.request.header.<name>`` attributes for allow-listed headers only.
 
     A header that is both captured and secret is recorded as present with ``[REDACTED]``, which
-    tells the reader it was sent without telling them what it held.
+    tells the reader it was sent without telling them what it held. Names are compared as bytes,
+    so only the values of captured headers are ever decoded.
     """
-    wanted = frozenset(capture)
-    secret = frozenset(redact)
-    collected: dict[str, list[str]] = {}
+    wanted, secret = _header_names(capture, redact)
+    collected: dict[bytes, list[str]] = {}
     for raw_name, raw_value in headers:
-        name = decode_header(raw_name).lower()
+        name = raw_name.lower()
         if name in wanted:
             collected.setdefault(name, []).append(REDACTED if name in secret else decode_header(raw_value))
-    return {f"http.request.header.{name}": tuple(values) for name, values in collected.items()}
+    return {f"http.request.header.{decode_header(name)}": tuple(values) for name, values in collected.items()}
+
+
+@lru_cache(maxsize=64)
+def _header_names(capture: tuple[str, ...], redact: tuple[str, ...]) -> tuple[frozenset[bytes], frozenset[bytes]]:
+    """Header names as ASGI carries them (Latin-1 bytes), computed once per configuration."""
+    return (
+        frozenset(name.lower().encode("latin-1") for name in capture),
+        frozenset(name.lower().encode("latin-1") for name in redact),
+    )
 
 
 _SIZE_CHUNK = 16384

@@ -187,3 +187,21 @@ def test_end_is_idempotent() -> None:
     connection.end(escaped=False)
     connection.end(escaped=False)
     assert len(exporter.get_finished_spans()) == 1
+
+
+async def test_a_sampled_out_session_is_neither_exported_nor_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = Litestar([echo], logging_config=None)
+    handle = instrument_app(app, tracer_provider=provider)
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("events are built for a span nobody records")
+
+    monkeypatch.setattr(middleware_module._span, "write_events", must_not_run)
+    assert await converse(app, scope()) == EXPECTED
+    assert exporter.get_finished_spans() == ()
+    assert handle.processor.sessions() == []
