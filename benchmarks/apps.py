@@ -19,7 +19,19 @@ from litestar_ws_otel import Instrumentation, WebSocketTelemetryConfig, instrume
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ("VARIANTS", "VARIANT_ENV", "BuiltApp", "Variant", "available_variants", "build_app", "echo", "push")
+__all__ = (
+    "PANEL_APP",
+    "VARIANTS",
+    "VARIANT_ENV",
+    "BuiltApp",
+    "Variant",
+    "available_variants",
+    "build_app",
+    "build_panel_app",
+    "build_served",
+    "echo",
+    "push",
+)
 
 VARIANT_ENV = "BENCH_VARIANT"
 """Environment variable that names the variant for ``uvicorn --factory benchmarks.apps:app_from_env``."""
@@ -144,6 +156,25 @@ def build_app(name: str) -> BuiltApp:
     return variant.build()
 
 
+PANEL_APP = "ours_debug_panel"
+"""Not a variant (it is not compared with the others): the app the panel API is measured on over HTTP."""
+
+
+def build_panel_app() -> BuiltApp:
+    """``ours_debug`` in a ``debug=True`` app, so the panel is served under ``/_ws_otel``."""
+    app = _litestar(debug=True)
+    handle = instrument_app(app, WebSocketTelemetryConfig(capture_payloads=True), tracer_provider=TracerProvider())
+    return BuiltApp(app, handle)
+
+
+def build_served(name: str) -> BuiltApp:
+    """A variant by name, or ``PANEL_APP``: what ``benchmarks.server`` and ``app_from_env`` can serve."""
+    return build_panel_app() if name == PANEL_APP else build_app(name)
+
+
 def app_from_env() -> Litestar:
-    """``uvicorn --factory benchmarks.apps:app_from_env`` with ``BENCH_VARIANT`` set: serve one variant by hand."""
-    return build_app(os.environ.get(VARIANT_ENV, "bare")).app
+    """``uvicorn --factory benchmarks.apps:app_from_env`` with ``BENCH_VARIANT`` set: serve one variant by hand.
+
+    ``BENCH_VARIANT=ours_debug_panel`` serves the panel benchmark's app (debug mode, panel at ``/_ws_otel/``).
+    """
+    return build_served(os.environ.get(VARIANT_ENV, "bare")).app

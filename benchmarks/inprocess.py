@@ -259,7 +259,10 @@ def close_cost(
 
 
 class PanelSource(Protocol):
-    """Where the panel's session list comes from; an HTTP source for ``{panel_path}/api/sessions`` fits here later."""
+    """Where the panel's session list comes from, split into fetching and encoding.
+
+    The HTTP measurement is ``benchmarks.panel_http``: over a socket the two parts are not separable.
+    """
 
     name: str
 

@@ -59,11 +59,19 @@ class Sample:
 class ServerProcess:
     """``python -m benchmarks.server VARIANT`` on 127.0.0.1, a port chosen by the kernel."""
 
-    def __init__(self, variant: str, ws: str) -> None:
+    def __init__(self, variant: str, ws: str, *, tcp_nodelay: bool = False) -> None:
         self.variant = variant
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.server", variant, "--ws", ws],
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.server",
+                variant,
+                "--ws",
+                ws,
+                *(["--tcp-nodelay"] if tcp_nodelay else []),
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -124,9 +132,12 @@ class ServerProcess:
             self.proc.stdout.close()
 
 
-async def start_servers(variants: Iterable[str], ws: str) -> dict[str, ServerProcess]:
-    """Start one server per variant, all at once (start-up is not measured), and wait until each answers."""
-    servers = {variant: ServerProcess(variant, ws) for variant in variants}
+async def start_servers(variants: Iterable[str], ws: str, *, tcp_nodelay: bool = False) -> dict[str, ServerProcess]:
+    """Start one server per variant, all at once (start-up is not measured), and wait until each answers.
+
+    ``tcp_nodelay``: see ``benchmarks.server --tcp-nodelay``; the throughput and memory phases run without it.
+    """
+    servers = {variant: ServerProcess(variant, ws, tcp_nodelay=tcp_nodelay) for variant in variants}
     try:
         await asyncio.gather(*(server.wait_ready() for server in servers.values()))
     except BaseException:

@@ -102,8 +102,25 @@ GOALS: tuple[Goal, ...] = (
         unit="KiB",
     ),
     Goal("ending a session with a full ring", ("close", "variants", "{v}", "end_ms"), 2.0, unit="ms"),
-    Goal("panel API snapshot of a full store (sessions() + JSON)", ("panel", "{v}", "total_ms"), 50.0, unit="ms"),
+    Goal(
+        "panel snapshot of a full store in process (sessions() + JSON)", ("panel", "{v}", "total_ms"), 50.0, unit="ms"
+    ),
+    *(
+        Goal(
+            f"panel API over HTTP, full store: {request}",
+            ("panel_http", "{v}", "tcp_nodelay", "endpoints", endpoint, "ms"),
+            50.0,
+            unit="ms",
+        )
+        for endpoint, request in (
+            ("sessions", "GET /api/sessions"),
+            ("sessions_summary", "GET /api/sessions?summary=1"),
+            ("session", "GET /api/sessions/{span_id}"),
+            ("live_snapshot", "/api/live to the snapshot frame"),
+        )
+    ),
 )
+"""The panel API rows are medians over timed requests, not over rounds (see ``benchmarks.panel_http``)."""
 
 
 def _lookup(results: dict[str, Any], path: tuple[str, ...], variant: str) -> Summary | None:
@@ -224,9 +241,13 @@ def _goals_table(results: dict[str, Any]) -> list[str]:
             verdict = "met by median; spread crosses the target"
         also = row.get(f"{ALSO_SHOWN}_median")
         rows.append([row["goal"], row["target"], _fmt(spread), verdict, "n/a" if also is None else _num(also)])
-    return _table(
+    lines = _table(
         ["goal (payload capture on)", "target", f"median (min{DASH}max)", "verdict", "capture off: median"], rows
     )
+    requests = _get(results, "panel_http", GOAL_VARIANT, "requests_per_endpoint")
+    if requests is not None and any(row[0].startswith("panel API over HTTP") for row in rows):
+        lines += [f"The panel API over HTTP rows are over {requests} requests each, not over rounds.", ""]
+    return lines
 
 
 def _inprocess_table(results: dict[str, Any], variants: dict[str, str]) -> list[str]:
@@ -381,6 +402,53 @@ def _close_table(results: dict[str, Any], variants: dict[str, str]) -> list[str]
     return lines
 
 
+_PANEL_HTTP_ENDPOINTS = ("sessions", "sessions_summary", "session", "live_snapshot")
+
+
+def _panel_http_table(results: dict[str, Any]) -> list[str]:
+    section = _get(results, "panel_http", GOAL_VARIANT)
+    if not section:
+        return []
+    fill = section["fill"]
+    store = section["tcp_nodelay"]
+    lines = [
+        f"{section['app']}, served by uvicorn in a subprocess; client: {section['client']}. The store was "
+        f"filled over real WebSockets: {fill['sessions']} connections each echoed {fill['echoes_per_session']} "
+        f"texts of {fill['message_bytes']:,} B ({fill['records_per_session']} records each), then "
+        f"{fill['sessions'] - fill['keep_open']} were closed: the store held {store['sessions']} sessions "
+        f"({store['open']} open, {store['closed']} closed) and {store['messages_in_store']:,} messages. "
+        f"Endpoints timed in turn, {section['requests_per_endpoint']} times each; every cell is median "
+        f"(min{DASH}max) over those requests: wall time until the whole answer is in the client, the server "
+        "process's CPU time over it, and the answer's size (JSON as decoded; the live socket's frame is "
+        "deflated on the wire).",
+        "",
+    ]
+    rows = []
+    for bind in ("tcp_nodelay", "no_tcp_nodelay"):
+        data = section.get(bind)
+        if not data:
+            continue
+        for endpoint in _PANEL_HTTP_ENDPOINTS:
+            entry = data["endpoints"][endpoint]
+            request = entry["request"]
+            if "handshake_ms" in entry:
+                request += f" (handshake {_num(entry['handshake_ms']['median'])} ms)"
+            rows.append(
+                [
+                    f"`{bind}`",
+                    request,
+                    _fmt(entry["ms"]),
+                    _fmt(entry["server_cpu_ms"]),
+                    f"{entry['bytes']:,}",
+                ]
+            )
+    lines += _table(["server socket", "request", "ms", "server CPU ms", "bytes"], rows)
+    binds = "; ".join(
+        f"`{bind}`: {section[bind]['bind']}" for bind in ("tcp_nodelay", "no_tcp_nodelay") if bind in section
+    )
+    return [*lines, f"Server sockets: {binds}.", ""]
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     """The tables of ``docs/performance.md`` for one results document."""
     meta = results["meta"]
@@ -407,6 +475,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         ("Over loopback", _loopback_tables(results, variants)),
         ("Memory", _memory_tables(results, variants) + _where_table(results)),
         ("Close cost and panel snapshot", _close_table(results, variants)),
+        ("Panel API over HTTP", _panel_http_table(results)),
     ]
     for title, body in sections:
         if body:

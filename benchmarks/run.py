@@ -1,9 +1,10 @@
 """``python -m benchmarks [--quick]``: every benchmark, every variant, interleaved; results as JSON and Markdown.
 
 Phases, in order: in-process throughput (the precise overhead numbers), in-process memory
-(tracemalloc), close cost and panel snapshot, loopback throughput (uvicorn subprocess), loopback
-memory (server RSS). ``--quick`` shrinks every count to a smoke run that only proves the
-benchmarks still work; its numbers mean nothing.
+(tracemalloc), close cost and panel snapshot, the panel API over HTTP at a full store (uvicorn
+subprocess), loopback throughput (uvicorn subprocess), loopback memory (server RSS). ``--quick``
+shrinks every count to a smoke run that only proves the benchmarks still work; its numbers mean
+nothing.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from benchmarks import inprocess, loopback_suite
+from benchmarks import inprocess, loopback_suite, panel_http
 from benchmarks.apps import VARIANTS, available_variants
-from benchmarks.report import evaluate_goals, render_markdown
+from benchmarks.report import GOAL_VARIANT, evaluate_goals, render_markdown
 
 __all__ = ("FULL", "QUICK", "Settings", "main")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ("inprocess", "memory", "close", "loopback", "rss")
+PHASES = ("inprocess", "memory", "close", "panel_http", "loopback", "rss")
 _PACKAGES = (
     "litestar-ws-otel",
     "litestar",
@@ -58,6 +59,8 @@ class Settings:
     tracemalloc_connections: int = 200
     close_sessions: int = 100
     panel_repeats: int = 10
+    panel_http: panel_http.PanelHttpCounts = field(default_factory=panel_http.PanelHttpCounts)
+    """Default limits full: 50 sessions x 100 records of 1 KiB previews; 30 timed requests per endpoint."""
     loopback: loopback_suite.LoopbackCounts = field(
         default_factory=lambda: loopback_suite.LoopbackCounts(
             echo_small=8_000, echo_large=4_000, echo_binary=8_000, echo_pipelined=30_000, push=100_000, churn=500
@@ -78,6 +81,7 @@ QUICK = Settings(
     tracemalloc_connections=10,
     close_sessions=5,
     panel_repeats=2,
+    panel_http=panel_http.PanelHttpCounts(sessions=5, messages=10, keep_open=2, requests=3, warm_up=1),
     loopback=loopback_suite.LoopbackCounts(
         echo_small=100, echo_large=50, echo_binary=100, echo_pipelined=300, push=1000, churn=10
     ),
@@ -189,6 +193,9 @@ def run(settings: Settings, variants: list[str], phases: tuple[str, ...], ws: st
         assert handle is not None
         source = inprocess.ProcessorPanelSource(handle.processor)
         results["panel"] = {ours[-1]: inprocess.panel_snapshot(source, settings.rounds, settings.panel_repeats)}
+    if "panel_http" in phases:
+        _log("panel API over HTTP (uvicorn, debug app, full store)")
+        results["panel_http"] = {GOAL_VARIANT: panel_http.measure(settings.panel_http, ws)}
     if "loopback" in phases:
         _log(f"loopback throughput (uvicorn --ws {ws})")
         results["loopback"] = loopback_suite.throughput(variants, settings.rounds, settings.loopback, ws)
