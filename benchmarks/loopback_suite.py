@@ -25,7 +25,7 @@ __all__ = ("LoopbackCounts", "memory", "throughput")
 class LoopbackCounts:
     """Units per run of each loopback workload.
 
-    Echoes run ping-pong (one message in flight, as the issue's table measured them), and once more
+    Echoes run ping-pong (one message in flight, as the reference measurements did), and once more
     pipelined with ``window`` in flight, where the server rather than the round trip is the bottleneck.
     """
 

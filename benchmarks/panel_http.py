@@ -1,4 +1,4 @@
-"""The panel API over HTTP at the default limits full (issue 3): response time and size.
+"""The panel API over HTTP at the default limits full: response time and size.
 
 uvicorn serves ``apps.PANEL_APP`` (the app in debug mode, ``instrument_app`` with payload capture
 on) in a subprocess, as the loopback benchmarks do. Real WebSocket sessions fill the store: each of

@@ -1,4 +1,4 @@
-"""Goals of issue 5 checked against a results document, and the Markdown tables of ``docs/performance.md``.
+"""The performance goals checked against a results document, and the Markdown tables of ``docs/performance.md``.
 
 ``python -m benchmarks.report benchmarks/results/full.json`` prints the tables again from saved results.
 """

@@ -1,4 +1,4 @@
-"""Session spans leave over OTLP (gRPC and HTTP/protobuf) through a real collector (rotel) as DESIGN.md says.
+"""Session spans leave over OTLP (gRPC and HTTP/protobuf) through a real collector (rotel), as the span schema says.
 
 In-process: a Litestar app served by uvicorn, driven by a ``websockets`` client, exporting through an SDK
 ``BatchSpanProcessor``. Zero-config: the app runs in a subprocess with only ``OTEL_*`` variables and

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 StartPanel = Callable[..., Panel]
 LIVE_DELAY = 1.0
-"""Issue 3: deltas reach the browser within a second of the action."""
+"""Deltas must reach the browser within a second of the action."""
 
 
 def get(url: str, **kwargs: Any) -> httpx.Response:
