@@ -20,7 +20,7 @@ from opentelemetry.semconv.attributes import http_attributes, url_attributes
 from litestar_ws_otel import _span
 from litestar_ws_otel.processor import context_with_session
 from litestar_ws_otel.reporting import report_once
-from litestar_ws_otel.semconv import decode_header
+from litestar_ws_otel.semconv import decode_header, redact_subprotocols
 from litestar_ws_otel.session import PreviewPolicy, Session, SessionState
 
 if TYPE_CHECKING:
@@ -177,7 +177,8 @@ class _Connection:
                     text = message.get("text")
                     session.on_message("sent", text if text is not None else message.get("bytes") or b"")
                 elif message_type == "websocket.accept":
-                    session.on_accept(message.get("subprotocol"))
+                    subprotocol = message.get("subprotocol")
+                    session.on_accept(redact_subprotocols(subprotocol) if subprotocol else None)
                 elif message_type == "websocket.close":
                     if session.state is SessionState.CONNECTING:
                         session.on_denial(403)

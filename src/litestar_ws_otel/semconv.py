@@ -36,6 +36,7 @@ __all__ = (
     "decode_header",
     "redact_headers",
     "redact_query",
+    "redact_subprotocols",
     "truncate_text",
     "utf8_size",
 )
@@ -65,6 +66,10 @@ WEBSOCKET_EVENT_SEND: Final = "websocket.send"
 WEBSOCKET_EVENT_CLOSE: Final = "websocket.close"
 
 REDACTED: Final = "[REDACTED]"
+_SUBPROTOCOL_HEADER = b"sec-websocket-protocol"
+_MAX_SUBPROTOCOL_NAME = 40
+"""Registered subprotocol names are short (``graphql-transport-ws`` is 20); tokens are not."""
+_CREDENTIAL_WORDS = ("bearer", "authorization", "token", "password", "secret", "apikey", "api-key", "api_key")
 REDACTED_QUERY_VALUE: Final = "REDACTED"
 """The semantic conventions' replacement for secrets in ``url.query``."""
 
@@ -109,8 +114,31 @@ def redact_headers(
     for raw_name, raw_value in headers:
         name = raw_name.lower()
         if name in wanted:
-            collected.setdefault(name, []).append(REDACTED if name in secret else decode_header(raw_value))
+            if name in secret:
+                value = REDACTED
+            elif name == _SUBPROTOCOL_HEADER:
+                value = redact_subprotocols(decode_header(raw_value))
+            else:
+                value = decode_header(raw_value)
+            collected.setdefault(name, []).append(value)
     return {f"http.request.header.{decode_header(name)}": tuple(values) for name, values in collected.items()}
+
+
+def redact_subprotocols(offered: str) -> str:
+    """``Sec-WebSocket-Protocol`` with credentials replaced, the protocol names kept.
+
+    Browsers cannot set an Authorization header on a WebSocket, so some clients smuggle one in as a
+    subprotocol (Kubernetes' ``base64url.bearer.authorization.k8s.io.<token>``, AppSync's
+    ``header-<base64>``). Protocol names are short identifiers; an item that is long or names a
+    credential is shown as ``[REDACTED]``.
+    """
+    items = [item.strip() for item in offered.split(",")]
+    return ", ".join(REDACTED if _looks_like_credential(item) else item for item in items)
+
+
+def _looks_like_credential(item: str) -> bool:
+    lowered = item.lower()
+    return len(item) > _MAX_SUBPROTOCOL_NAME or any(word in lowered for word in _CREDENTIAL_WORDS)
 
 
 @lru_cache(maxsize=64)

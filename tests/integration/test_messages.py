@@ -606,6 +606,33 @@ async def test_secret_headers_never_appear_in_the_span(
         assert f"http.request.header.{name}" not in (span.attributes or {})
 
 
+@websocket("/k8s")
+async def accept_channel_protocol(socket: WebSocket[Any, Any, Any]) -> None:
+    await socket.accept(subprotocols="v4.channel.k8s.io")
+    await socket.send_text(await socket.receive_text())
+    await socket.close()
+
+
+async def test_tokens_offered_as_subprotocols_never_appear(
+    provider_and_exporter: ProviderAndExporter, make_instrumented_app: MakeApp, live_server: StartServer
+) -> None:
+    _, exporter = provider_and_exporter
+    app, handle = make_instrumented_app([accept_channel_protocol])
+    server = live_server(app)
+    token = "ZXlKaGJHY2lPaUpTVXpJMU5pSXNJbXRwWkNJNklpSjkuc3VicHJvdG9jb2wtc2VjcmV0"
+    offered = [f"base64url.bearer.authorization.k8s.io.{token}", "v4.channel.k8s.io"]
+
+    async with client(server.url("/k8s"), subprotocols=offered) as ws:  # type: ignore[arg-type]
+        assert ws.subprotocol == "v4.channel.k8s.io"
+        assert await roundtrip(ws, "x") == "x"
+
+    span = only_span(exporter)
+    assert token not in span_dump(span)
+    assert token not in json.dumps(handle.processor.sessions())
+    assert attribute(span, "http.request.header.sec-websocket-protocol") == ("[REDACTED], v4.channel.k8s.io",)
+    assert attribute(span, "websocket.subprotocol") == "v4.channel.k8s.io"
+
+
 async def test_allow_listed_secret_headers_are_shown_redacted(
     provider_and_exporter: ProviderAndExporter, make_instrumented_app: MakeApp, live_server: StartServer
 ) -> None:

@@ -53,3 +53,28 @@ def test_utf8_size_of_large_non_ascii_text_matches_encoding(text: str) -> None:
     from litestar_ws_otel.semconv import utf8_size
 
     assert utf8_size(text) == len(text.encode())
+
+
+@pytest.mark.parametrize(
+    ("offered", "shown"),
+    [
+        ("chat", "chat"),
+        ("graphql-transport-ws, graphql-ws", "graphql-transport-ws, graphql-ws"),
+        ("v4.channel.k8s.io", "v4.channel.k8s.io"),
+        (
+            "base64url.bearer.authorization.k8s.io.ZXlKaGJHY2lPaUpTVXpJMU5pSXNJbXRwWkNJNklpSjk, v4.channel.k8s.io",
+            "[REDACTED], v4.channel.k8s.io",
+        ),
+        (
+            "header-eyJob3N0IjoiZXhhbXBsZS5jb20iLCJBdXRob3JpemF0aW9uIjoiZXlKcmFXUWlPaUo, graphql-ws",
+            "[REDACTED], graphql-ws",
+        ),
+        ("access_token.abc", "[REDACTED]"),
+    ],
+)
+def test_credentials_offered_as_subprotocols_are_redacted(offered: str, shown: str) -> None:
+    from litestar_ws_otel.semconv import redact_subprotocols
+
+    assert redact_subprotocols(offered) == shown
+    attributes = redact_headers([(b"sec-websocket-protocol", offered.encode())], ("sec-websocket-protocol",), ())
+    assert attributes == {"http.request.header.sec-websocket-protocol": (shown,)}
