@@ -151,7 +151,9 @@ class _Connection:
                 elif message_type == "websocket.disconnect":
                     session.on_close(*_disconnect_close(message))
                 elif message_type != "websocket.connect":
-                    report_once(f"unexpected ASGI message from the server: {message_type!r}", level=logging.DEBUG)
+                    report_once(
+                        "unexpected ASGI message from the server", level=logging.DEBUG, detail=repr(message_type)
+                    )
             except Exception as exc:
                 report_once("could not record a received WebSocket message", exc)
             return received
@@ -186,7 +188,7 @@ class _Connection:
                 elif message_type == "websocket.http.response.start":
                     session.on_denial(int(message["status"]))
                 elif message_type != "websocket.http.response.body":
-                    report_once(f"unexpected ASGI message from the app: {message_type!r}", level=logging.DEBUG)
+                    report_once("unexpected ASGI message from the app", level=logging.DEBUG, detail=repr(message_type))
             except Exception as exc:
                 report_once("could not record a sent WebSocket message", exc)
 

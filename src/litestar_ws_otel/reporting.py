@@ -16,12 +16,19 @@ logger = logging.getLogger("litestar_ws_otel")
 _reported: set[str] = set()
 
 
-def report_once(where: str, exc: BaseException | None = None, *, level: int = logging.WARNING) -> None:
-    """Log ``where`` the first time it happens, with the exception's traceback if there is one."""
+def report_once(
+    where: str, exc: BaseException | None = None, *, level: int = logging.WARNING, detail: str = ""
+) -> None:
+    """Log ``where`` the first time it happens, with the exception's traceback if there is one.
+
+    ``where`` is a fixed description, so the set of reported kinds stays small; what varies from one
+    occurrence to the next (a message type a client chose) goes in ``detail``.
+    """
     if where in _reported:
         return
     _reported.add(where)
-    logger.log(level, "litestar-ws-otel: %s (further occurrences are not logged)", where, exc_info=exc)
+    suffix = f": {detail}" if detail else ""
+    logger.log(level, "litestar-ws-otel: %s%s (further occurrences are not logged)", where, suffix, exc_info=exc)
 
 
 def reset_reports() -> None:

@@ -205,3 +205,33 @@ async def test_a_sampled_out_session_is_neither_exported_nor_kept(monkeypatch: p
     assert await converse(app, scope()) == EXPECTED
     assert exporter.get_finished_spans() == ()
     assert handle.processor.sessions() == []
+
+
+async def test_unexpected_message_types_are_one_kind_of_report(caplog: pytest.LogCaptureFixture) -> None:
+    """A peer choosing new message types cannot grow the set of reported kinds or flood the log."""
+    from litestar_ws_otel import reporting
+
+    provider = TracerProvider()
+    app = Litestar([echo], logging_config=None)
+    handle = instrument_app(app, tracer_provider=provider)
+    middleware = middleware_module.WebSocketTelemetryMiddleware(
+        config=handle.config,
+        tracer=provider.get_tracer("t"),
+        policy=middleware_module.PreviewPolicy(False, 8, False, 8),
+        owner=handle.processor,
+    )
+    connection = middleware_module._Connection(middleware, scope())  # type: ignore[arg-type]
+    incoming = iter([{"type": f"websocket.bogus.{index}"} for index in range(50)])
+
+    async def receive() -> dict[str, Any]:
+        return next(incoming)
+
+    wrapped = connection.receive_from(receive)  # type: ignore[arg-type]
+    with caplog.at_level(logging.DEBUG, logger="litestar_ws_otel"):
+        for index in range(50):
+            assert await wrapped() == {"type": f"websocket.bogus.{index}"}
+    connection.end(escaped=False)
+    records = [r for r in caplog.records if "unexpected ASGI message" in r.getMessage()]
+    assert len(records) == 1
+    assert "'websocket.bogus.0'" in records[0].getMessage()
+    assert reporting._reported == {"unexpected ASGI message from the server"}
