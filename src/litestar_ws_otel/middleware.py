@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
@@ -248,13 +249,7 @@ def _remote_parent(scope: Scope, parent: Context) -> Context:
     return textmap.extract(carrier, parent) if carrier else parent
 
 
-_propagator_fields: tuple[object, frozenset[bytes]] = (None, frozenset())
-
-
+@lru_cache(maxsize=8)
 def _propagation_headers(textmap: object) -> frozenset[bytes]:
-    """The propagator's header names as bytes, recomputed only when the global propagator changes."""
-    global _propagator_fields
-    if _propagator_fields[0] is not textmap:
-        fields = getattr(textmap, "fields", ())
-        _propagator_fields = (textmap, frozenset(name.lower().encode("latin-1") for name in fields))
-    return _propagator_fields[1]
+    """The propagator's header names as bytes, computed once per global propagator."""
+    return frozenset(name.lower().encode("latin-1") for name in getattr(textmap, "fields", ()))

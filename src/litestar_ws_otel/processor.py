@@ -126,10 +126,8 @@ class RecentSessionsProcessor(SpanProcessor):
 
     def session(self, span_id: str) -> dict[str, Any] | None:
         """One session by its hex span id, or ``None`` when it is not (or no longer) kept."""
-        for entry in self._entries():
-            if format_span_id(entry.span_id) == span_id:
-                return _document(entry)
-        return None
+        entry = self._entry(span_id)
+        return None if entry is None else _document(entry)
 
     def summaries(
         self, *, state: Literal["open", "closed"] | None = None, limit: int | None = None
@@ -173,10 +171,12 @@ class RecentSessionsProcessor(SpanProcessor):
         ]
 
     def _entry(self, span_id: str) -> _Entry | None:
-        """One entry by hex span id, found without sorting the store."""
+        """One entry by its hex span id as ``format_span_id`` writes it, found without sorting the store."""
         try:
             key = int(span_id, 16)
         except ValueError:
+            return None
+        if format_span_id(key) != span_id:
             return None
         with self._lock:
             self._evict(time.time_ns())

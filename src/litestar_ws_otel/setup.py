@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from litestar_ws_otel.config import WebSocketTelemetryConfig
 from litestar_ws_otel.middleware import WebSocketTelemetryMiddleware, record_handler_exception
 from litestar_ws_otel.processor import RecentSessionsProcessor
-from litestar_ws_otel.provider import flush_on_shutdown, otlp_exporter_from_env, resolve_tracer_provider
+from litestar_ws_otel.provider import flush_on_shutdown, resolve_tracer_provider
 from litestar_ws_otel.reporting import report_once
 from litestar_ws_otel.session import PreviewPolicy
 
@@ -26,8 +26,6 @@ __all__ = (
     "Instrumentation",
     "WebSocketTelemetryPlugin",
     "instrument_app",
-    "otlp_exporter_from_env",
-    "resolve_tracer_provider",
 )
 
 TOOLBAR_PANEL_PATH = "/_debug_toolbar/otel-ws"

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosedError
 from websockets.typing import Origin
 
 from litestar_ws_otel import WebSocketTelemetryConfig, instrument_app
-from litestar_ws_otel.setup import otlp_exporter_from_env
+from litestar_ws_otel.provider import otlp_exporter_from_env
 
 from ..servers import run_server
 from .apps import ENDED_PREFIX, ERROR_MESSAGE, ERROR_ROOM, build_chat_app

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from litestar_ws_otel import instrument_app, semconv
+from litestar_ws_otel import Instrumentation, instrument_app, semconv
 from litestar_ws_otel import middleware as middleware_module
 from litestar_ws_otel.reporting import reset_reports
 from litestar_ws_otel.session import Session
@@ -171,19 +171,24 @@ async def test_a_second_instrumentation_layer_passes_through(monkeypatch: pytest
     assert exporter.get_finished_spans() == ()
 
 
-def test_end_is_idempotent() -> None:
-    provider = TracerProvider()
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    app = Litestar([echo])
-    handle = instrument_app(app, tracer_provider=provider)
+def bare_connection(handle: Instrumentation, provider: TracerProvider) -> Any:
+    """A connection of the middleware on its own, driven without an app around it."""
     middleware = middleware_module.WebSocketTelemetryMiddleware(
         config=handle.config,
         tracer=provider.get_tracer("t"),
         policy=middleware_module.PreviewPolicy(False, 8, False, 8),
         owner=handle.processor,
     )
-    connection = middleware_module._Connection(middleware, scope())  # type: ignore[arg-type]
+    return middleware_module._Connection(middleware, scope())  # type: ignore[arg-type]
+
+
+def test_end_is_idempotent() -> None:
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = Litestar([echo])
+    handle = instrument_app(app, tracer_provider=provider)
+    connection = bare_connection(handle, provider)
     connection.end(escaped=False)
     connection.end(escaped=False)
     assert len(exporter.get_finished_spans()) == 1
@@ -214,13 +219,7 @@ async def test_unexpected_message_types_are_one_kind_of_report(caplog: pytest.Lo
     provider = TracerProvider()
     app = Litestar([echo], logging_config=None)
     handle = instrument_app(app, tracer_provider=provider)
-    middleware = middleware_module.WebSocketTelemetryMiddleware(
-        config=handle.config,
-        tracer=provider.get_tracer("t"),
-        policy=middleware_module.PreviewPolicy(False, 8, False, 8),
-        owner=handle.processor,
-    )
-    connection = middleware_module._Connection(middleware, scope())  # type: ignore[arg-type]
+    connection = bare_connection(handle, provider)
     incoming = iter([{"type": f"websocket.bogus.{index}"} for index in range(50)])
 
     async def receive() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from litestar_ws_otel import WebSocketTelemetryConfig, WebSocketTelemetryPlugin, instrument_app
+from litestar_ws_otel import provider as ws_provider
 from litestar_ws_otel import setup as ws_setup
 from litestar_ws_otel.provider import flush_on_shutdown
 from litestar_ws_otel.reporting import reset_reports
@@ -50,7 +51,7 @@ def memory() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
 
 
 def test_no_endpoint_means_no_exporter() -> None:
-    assert ws_setup.otlp_exporter_from_env() is None
+    assert ws_provider.otlp_exporter_from_env() is None
 
 
 @pytest.mark.parametrize(
@@ -86,7 +87,7 @@ def test_protocol_picks_the_sdk_exporter(
 ) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    exporter = ws_setup.otlp_exporter_from_env()
+    exporter = ws_provider.otlp_exporter_from_env()
     assert isinstance(exporter, expected)
     exporter.shutdown()  # type: ignore[union-attr]
 
@@ -95,7 +96,7 @@ def test_protocol_picks_the_sdk_exporter(
 def test_exporter_can_be_switched_off(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
     monkeypatch.setenv(name, value)
-    assert ws_setup.otlp_exporter_from_env() is None
+    assert ws_provider.otlp_exporter_from_env() is None
 
 
 @pytest.mark.parametrize("variable", ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"])
@@ -103,13 +104,13 @@ def test_unknown_protocol_is_an_error_naming_the_variable(monkeypatch: pytest.Mo
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
     monkeypatch.setenv(variable, "http/json")
     with pytest.raises(ValueError, match=f"^{variable} must be 'grpc' or 'http/protobuf', got 'http/json'"):
-        ws_setup.otlp_exporter_from_env()
+        ws_provider.otlp_exporter_from_env()
 
 
 def test_global_sdk_provider_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     provider = TracerProvider()
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
-    assert ws_setup.resolve_tracer_provider() is provider
+    assert ws_provider.resolve_tracer_provider() is provider
 
 
 def test_new_provider_from_env_becomes_global(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,7 +119,7 @@ def test_new_provider_from_env_becomes_global(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(trace, "set_tracer_provider", installed.append)
     monkeypatch.setenv("OTEL_SERVICE_NAME", "chat-service")
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
-    provider = ws_setup.resolve_tracer_provider()
+    provider = ws_provider.resolve_tracer_provider()
     assert installed == [provider]
     assert provider.resource.attributes["service.name"] == "chat-service"
     assert provider.resource.attributes["deployment.environment"] == "test"
@@ -131,7 +132,7 @@ def test_foreign_global_provider_is_left_alone(
     installed: list[object] = []
     monkeypatch.setattr(trace, "get_tracer_provider", trace.NoOpTracerProvider)
     monkeypatch.setattr(trace, "set_tracer_provider", installed.append)
-    provider = ws_setup.resolve_tracer_provider()
+    provider = ws_provider.resolve_tracer_provider()
     assert isinstance(provider, TracerProvider)
     assert installed == []
     assert "not an SDK provider" in caplog.text
