@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from benchmarks.apps import build_app
 from benchmarks.asgi_driver import Connection, lifespan, run_echo, run_push
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from litestar.types import ASGIApp
+    from opentelemetry.sdk.trace import ReadableSpan
 
     from benchmarks.apps import BuiltApp
     from litestar_ws_otel import RecentSessionsProcessor
@@ -34,6 +38,7 @@ __all__ = (
     "close_cost",
     "memory",
     "panel_snapshot",
+    "sdk_span_cost",
     "throughput",
 )
 
@@ -110,6 +115,53 @@ async def _throughput(variants: Sequence[str], rounds: int, counts: ThroughputCo
             per_variant[variant] = entry
         results[name] = {"units_per_run": units, "unit": _UNITS[name], "variants": per_variant}
     return results
+
+
+async def _churn_span(variant: str) -> ReadableSpan:
+    """The span one churn connection (connect, one echo, disconnect) gets from ``variant``."""
+    built = build_app(variant)
+    assert built.handle is not None
+    exporter = InMemorySpanExporter()
+    built.handle.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with lifespan(built.app):
+        await run_echo(built.app, _text(100)(0), 1)
+    (span,) = exporter.get_finished_spans()
+    return span
+
+
+def sdk_span_cost(variant: str, rounds: int, connections: int) -> dict[str, Any]:
+    """CPU µs for the OpenTelemetry SDK alone to record the span ``variant`` makes of one churn connection.
+
+    The span's own name, kind, attributes and events are replayed through a bare ``TracerProvider``
+    (no processor, no session): the part of a connection's overhead that no instrumentation using
+    the SDK can avoid, next to which the ``churn`` overhead can be read.
+    """
+    span = asyncio.run(_churn_span(variant))
+    tracer = TracerProvider().get_tracer("benchmarks")
+    name, kind, attributes = span.name, span.kind, dict(span.attributes or {})
+    events = [(event.name, dict(event.attributes or {}), event.timestamp) for event in span.events]
+    start, end = span.start_time, span.end_time
+
+    def replay() -> None:
+        replayed = tracer.start_span(name, kind=kind, attributes=attributes, start_time=start)
+        for event_name, event_attributes, timestamp in events:
+            replayed.add_event(event_name, event_attributes, timestamp)
+        replayed.end(end_time=end)
+
+    cpu = []
+    for _ in range(rounds):
+        gc.collect()
+        cpu_start = time.thread_time_ns()
+        for _ in range(connections):
+            replay()
+        cpu.append((time.thread_time_ns() - cpu_start) / 1e3 / connections)
+    return {
+        "variant": variant,
+        "attributes": len(attributes),
+        "events": len(events),
+        "connections_per_round": connections,
+        "cpu_us": summary(cpu),
+    }
 
 
 _UNITS = {"echo": "echo (100 B text received + sent)", "push": "message (100 B text sent)", "churn": "connection"}

@@ -172,6 +172,8 @@ def run(settings: Settings, variants: list[str], phases: tuple[str, ...], ws: st
     if "inprocess" in phases:
         _log(f"in-process throughput: {settings.rounds} rounds x {len(variants)} variants")
         results["inprocess"] = inprocess.throughput(variants, settings.rounds, settings.inprocess)
+        if ours:
+            results["sdk_span"] = inprocess.sdk_span_cost(ours[-1], settings.rounds, settings.inprocess.churn)
     if "memory" in phases:
         _log("in-process memory (tracemalloc)")
         n, m = settings.tracemalloc_connections, settings.echo_messages

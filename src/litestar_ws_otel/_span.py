@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from litestar.exceptions import HTTPException, WebSocketDisconnect, WebSocketException
+from opentelemetry import propagate
 from opentelemetry.semconv.attributes import (
     client_attributes,
     error_attributes,
@@ -17,10 +19,13 @@ from opentelemetry.semconv.attributes import (
 from opentelemetry.trace import Status, StatusCode
 
 from litestar_ws_otel import semconv
-from litestar_ws_otel.semconv import decode_header, redact_headers, redact_query
+from litestar_ws_otel.semconv import decode_header, header_value, redact_query
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from litestar.types import Scope
+    from opentelemetry.propagators.textmap import TextMapPropagator
     from opentelemetry.trace import Span
     from opentelemetry.util.types import Attributes
 
@@ -28,12 +33,13 @@ if TYPE_CHECKING:
     from litestar_ws_otel.session import Session
 
 __all__ = (
+    "Handshake",
     "end_attributes",
     "is_server_error",
+    "read_handshake",
     "route_of",
     "set_status",
     "span_name",
-    "start_attributes",
     "write_events",
 )
 
@@ -55,8 +61,17 @@ def span_name(route: str | None) -> str:
     return f"WS {route}" if route else "WS"
 
 
-def start_attributes(scope: Scope, path: str, config: WebSocketTelemetryConfig) -> dict[str, Any]:
-    """Handshake attributes, with only allow-listed headers and secret values redacted."""
+class Handshake(NamedTuple):
+    """What the span needs from the handshake, read in one pass over its headers."""
+
+    attributes: dict[str, Any]
+    """The span's start attributes: handshake facts, allow-listed headers with secrets redacted."""
+    carrier: dict[str, str]
+    """The trace context headers the global propagator reads (``traceparent``, ``baggage``), if sent."""
+
+
+def read_handshake(scope: Scope, path: str, config: WebSocketTelemetryConfig) -> Handshake:
+    """Walk the headers once: every connection pays for this, sampled or not."""
     attributes: dict[str, Any] = {
         http_attributes.HTTP_REQUEST_METHOD: "GET",
         url_attributes.URL_SCHEME: scope.get("scheme") or "ws",
@@ -67,13 +82,24 @@ def start_attributes(scope: Scope, path: str, config: WebSocketTelemetryConfig) 
     query = scope.get("query_string") or b""
     if query:
         attributes[url_attributes.URL_QUERY] = redact_query(decode_header(query), config.redact_query_params)
-    headers = scope.get("headers") or ()
+    plan = _header_plan(config.capture_headers, config.redact_headers, propagate.get_global_textmap())
     host = user_agent = None
-    for name, value in headers:
-        if name == b"host":
-            host = decode_header(value)
-        elif name == b"user-agent":
-            user_agent = decode_header(value)
+    captured: dict[bytes, list[str]] = {}
+    carrier: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers") or ():
+        name = raw_name.lower()
+        use = plan.get(name)
+        if use is None:
+            continue
+        if use & _HOST:
+            host = decode_header(raw_value)
+        elif use & _USER_AGENT:
+            user_agent = decode_header(raw_value)
+        if use & _CAPTURE:
+            captured.setdefault(name, []).append(header_value(name, raw_value, secret=bool(use & _SECRET)))
+        if use & _PROPAGATION:
+            key, value = decode_header(name), decode_header(raw_value)
+            carrier[key] = f"{carrier[key]},{value}" if key in carrier else value
     _add_server_address(attributes, host, scope.get("server"))
     client = scope.get("client")
     if client:
@@ -82,8 +108,32 @@ def start_attributes(scope: Scope, path: str, config: WebSocketTelemetryConfig) 
             attributes[client_attributes.CLIENT_PORT] = int(client[1])
     if user_agent:
         attributes[user_agent_attributes.USER_AGENT_ORIGINAL] = user_agent
-    attributes.update(redact_headers(headers, config.capture_headers, config.redact_headers))
-    return attributes
+    for name, values in captured.items():
+        attributes[f"http.request.header.{decode_header(name)}"] = tuple(values)
+    return Handshake(attributes, carrier)
+
+
+_HOST, _USER_AGENT, _CAPTURE, _SECRET, _PROPAGATION = 1, 2, 4, 8, 16
+
+
+@lru_cache(maxsize=64)
+def _header_plan(capture: tuple[str, ...], redact: tuple[str, ...], textmap: TextMapPropagator) -> dict[bytes, int]:
+    """What to do with each header name, as ASGI carries it (Latin-1 bytes): one lookup per header.
+
+    Computed once per configuration and global propagator; the propagator's own fields are read
+    so that only its headers (never cookies or tokens) reach ``extract``.
+    """
+    plan: dict[bytes, int] = {b"host": _HOST, b"user-agent": _USER_AGENT}
+
+    def mark(names: Iterable[str], flag: int) -> None:
+        for name in names:
+            key = name.lower().encode("latin-1")
+            plan[key] = plan.get(key, 0) | flag
+
+    mark(capture, _CAPTURE)
+    mark((name for name in redact if name in capture), _SECRET)
+    mark(getattr(textmap, "fields", ()), _PROPAGATION)
+    return plan
 
 
 def _add_server_address(attributes: dict[str, Any], host: str | None, server: Any) -> None:
@@ -163,23 +213,33 @@ def error_type(session: Session) -> str:
 
 
 def write_events(span: Span, session: Session) -> None:
-    """Add the kept records and lifecycle events in time order, each at its own timestamp."""
+    """Add the kept records and lifecycle events in time order, each at its own timestamp.
+
+    Reads the ring's plain tuples rather than ``records()``: ending a session with a full ring
+    builds one attribute dict per message and nothing else.
+    """
     lifecycle = _lifecycle(session)
     pending = 0
-    for record in session.records():
-        while pending < len(lifecycle) and lifecycle[pending][0] <= record.time_ns:
+    next_ns = lifecycle[0][0] if lifecycle else None
+    add_event = span.add_event
+    for time_ns, direction, kind, message_id, size, payload, truncated in tuple(session.ring):
+        while next_ns is not None and next_ns <= time_ns:
             _emit(span, *lifecycle[pending])
             pending += 1
+            next_ns = lifecycle[pending][0] if pending < len(lifecycle) else None
         attributes: dict[str, Any] = {
-            semconv.WEBSOCKET_MESSAGE_TYPE: record.kind,
-            semconv.WEBSOCKET_MESSAGE_ID: record.message_id,
-            semconv.WEBSOCKET_MESSAGE_SIZE: record.size,
+            semconv.WEBSOCKET_MESSAGE_TYPE: kind,
+            semconv.WEBSOCKET_MESSAGE_ID: message_id,
+            semconv.WEBSOCKET_MESSAGE_SIZE: size,
         }
-        if record.payload is not None:
-            attributes[semconv.WEBSOCKET_MESSAGE_PAYLOAD] = record.payload
-            attributes[semconv.WEBSOCKET_MESSAGE_TRUNCATED] = record.truncated
-        name = semconv.WEBSOCKET_EVENT_RECEIVE if record.direction == "received" else semconv.WEBSOCKET_EVENT_SEND
-        span.add_event(name, attributes, record.time_ns)
+        if payload is not None:
+            attributes[semconv.WEBSOCKET_MESSAGE_PAYLOAD] = payload
+            attributes[semconv.WEBSOCKET_MESSAGE_TRUNCATED] = truncated
+        add_event(
+            semconv.WEBSOCKET_EVENT_RECEIVE if direction == "received" else semconv.WEBSOCKET_EVENT_SEND,
+            attributes,
+            time_ns,
+        )
     for event in lifecycle[pending:]:
         _emit(span, *event)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
@@ -21,14 +20,13 @@ from opentelemetry.semconv.attributes import http_attributes, url_attributes
 from litestar_ws_otel import _span
 from litestar_ws_otel.processor import context_with_session
 from litestar_ws_otel.reporting import report_once
-from litestar_ws_otel.semconv import decode_header, redact_subprotocols
+from litestar_ws_otel.semconv import redact_subprotocols
 from litestar_ws_otel.session import PreviewPolicy, Session, SessionState
 
 if TYPE_CHECKING:
     import re
 
     from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
-    from opentelemetry.context import Context
 
     from litestar_ws_otel.config import WebSocketTelemetryConfig
 
@@ -40,6 +38,7 @@ SCOPE_STATE_KEY = "litestar_ws_otel.session"
 _NO_STATUS = 1005
 _ABNORMAL_CLOSURE = 1006
 _SERVICE_RESTART = 1012
+_NO_HANDSHAKE = _span.Handshake({}, {})
 
 
 async def record_handler_exception(exc: Exception, scope: Scope) -> None:
@@ -95,14 +94,14 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
 class _Connection:
     """Per-connection glue: the wrapped ``receive``/``send`` feed the session; the span ends once."""
 
-    __slots__ = ("_middleware", "_parent", "_scope", "attributes", "session", "span")
+    __slots__ = ("_handshake", "_middleware", "_parent", "_scope", "session", "span")
 
     def __init__(self, middleware: WebSocketTelemetryMiddleware, scope: Scope) -> None:
         started_ns = time.time_ns()
         config = middleware.config
         path = scope.get("path", "")
-        self.attributes = _span.start_attributes(scope, path, config)
-        query = self.attributes.get(url_attributes.URL_QUERY)
+        self._handshake = _span.read_handshake(scope, path, config)
+        query = self._handshake.attributes.get(url_attributes.URL_QUERY)
         self._middleware = middleware
         self._scope = scope
         self._parent = otel_context.get_current()
@@ -117,16 +116,20 @@ class _Connection:
 
     def _start_span(self) -> trace.Span:
         """Start the span on first use, after routing, so it is named by its route template."""
+        handshake = self._handshake
         route = _span.route_of(self._scope)
         self.session.route = route
-        attributes = self.attributes
+        attributes = handshake.attributes
         if route:
             attributes[http_attributes.HTTP_ROUTE] = route
-        parent_span = trace.get_current_span(self._parent)
-        if parent_span.get_span_context().is_valid and not parent_span.get_span_context().is_remote:
-            kind, parent = trace.SpanKind.INTERNAL, self._parent
+        parent = self._parent
+        parent_context = trace.get_current_span(parent).get_span_context()
+        if parent_context.is_valid and not parent_context.is_remote:
+            kind = trace.SpanKind.INTERNAL
         else:
-            kind, parent = trace.SpanKind.SERVER, _remote_parent(self._scope, self._parent)
+            kind = trace.SpanKind.SERVER
+            if handshake.carrier:  # a non-browser client sent its trace context
+                parent = propagate.extract(handshake.carrier, parent)
         self.span = self._middleware.tracer.start_span(
             _span.span_name(route),
             context=context_with_session(self.session, parent),
@@ -134,6 +137,7 @@ class _Connection:
             attributes=attributes,
             start_time=self.session.started_ns,
         )
+        self._handshake = _NO_HANDSHAKE  # the SDK copied the attributes; keep no second copy per connection
         return self.span
 
     def receive_from(self, receive: Receive) -> Receive:
@@ -230,26 +234,3 @@ def _disconnect_close(message: dict[str, Any]) -> tuple[int, str, str]:
     if code == _NO_STATUS and "reason" not in message:
         code = _ABNORMAL_CLOSURE
     return code, message.get("reason") or "", "server" if code == _SERVICE_RESTART else "client"
-
-
-def _remote_parent(scope: Scope, parent: Context) -> Context:
-    """The context a non-browser client sent (``traceparent``, ``baggage``), if it sent one.
-
-    Only the global propagator's own headers are read, and nothing is extracted when none is
-    present, which is every browser connection.
-    """
-    textmap = propagate.get_global_textmap()
-    fields = _propagation_headers(textmap)
-    carrier: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers") or ():
-        name = raw_name.lower()
-        if name in fields:
-            key, value = decode_header(name), decode_header(raw_value)
-            carrier[key] = f"{carrier[key]},{value}" if key in carrier else value
-    return textmap.extract(carrier, parent) if carrier else parent
-
-
-@lru_cache(maxsize=8)
-def _propagation_headers(textmap: object) -> frozenset[bytes]:
-    """The propagator's header names as bytes, computed once per global propagator."""
-    return frozenset(name.lower().encode("latin-1") for name in getattr(textmap, "fields", ()))

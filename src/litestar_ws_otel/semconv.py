@@ -6,7 +6,6 @@ the style of ``opentelemetry.semconv.attributes``; everything else comes from th
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -34,7 +33,7 @@ __all__ = (
     "WEBSOCKET_MESSAGE_TYPE",
     "WEBSOCKET_SUBPROTOCOL",
     "decode_header",
-    "redact_headers",
+    "header_value",
     "redact_query",
     "redact_subprotocols",
     "truncate_text",
@@ -98,30 +97,16 @@ def redact_query(query: str, secret_names: Iterable[str]) -> str:
     return "&".join(parts)
 
 
-def redact_headers(
-    headers: Iterable[tuple[bytes, bytes]],
-    capture: tuple[str, ...],
-    redact: tuple[str, ...],
-) -> dict[str, tuple[str, ...]]:
-    """``http.request.header.<name>`` attributes for allow-listed headers only.
+def header_value(name: bytes, raw_value: bytes, *, secret: bool) -> str:
+    """A captured header's value as the span shows it.
 
     A header that is both captured and secret is recorded as present with ``[REDACTED]``, which
-    tells the reader it was sent without telling them what it held. Names are compared as bytes,
-    so only the values of captured headers are ever decoded.
+    tells the reader it was sent without telling them what it held.
     """
-    wanted, secret = _header_names(capture, redact)
-    collected: dict[bytes, list[str]] = {}
-    for raw_name, raw_value in headers:
-        name = raw_name.lower()
-        if name in wanted:
-            if name in secret:
-                value = REDACTED
-            elif name == _SUBPROTOCOL_HEADER:
-                value = redact_subprotocols(decode_header(raw_value))
-            else:
-                value = decode_header(raw_value)
-            collected.setdefault(name, []).append(value)
-    return {f"http.request.header.{decode_header(name)}": tuple(values) for name, values in collected.items()}
+    if secret:
+        return REDACTED
+    value = decode_header(raw_value)
+    return redact_subprotocols(value) if name == _SUBPROTOCOL_HEADER else value
 
 
 def redact_subprotocols(offered: str) -> str:
@@ -139,15 +124,6 @@ def redact_subprotocols(offered: str) -> str:
 def _looks_like_credential(item: str) -> bool:
     lowered = item.lower()
     return len(item) > _MAX_SUBPROTOCOL_NAME or any(word in lowered for word in _CREDENTIAL_WORDS)
-
-
-@lru_cache(maxsize=64)
-def _header_names(capture: tuple[str, ...], redact: tuple[str, ...]) -> tuple[frozenset[bytes], frozenset[bytes]]:
-    """Header names as ASGI carries them (Latin-1 bytes), computed once per configuration."""
-    return (
-        frozenset(name.lower().encode("latin-1") for name in capture),
-        frozenset(name.lower().encode("latin-1") for name in redact),
-    )
 
 
 _SIZE_CHUNK = 16384

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from litestar_ws_otel.config import DEFAULT_REDACT_QUERY_PARAMS
-from litestar_ws_otel.semconv import REDACTED, decode_header, redact_headers, redact_query
+from litestar_ws_otel._span import read_handshake
+from litestar_ws_otel.config import DEFAULT_REDACT_QUERY_PARAMS, WebSocketTelemetryConfig
+from litestar_ws_otel.semconv import REDACTED, decode_header, redact_query
 
 
 @pytest.mark.parametrize(
@@ -23,6 +26,16 @@ from litestar_ws_otel.semconv import REDACTED, decode_header, redact_headers, re
 )
 def test_redact_query_hides_only_secret_values(query: str, expected: str) -> None:
     assert redact_query(query, DEFAULT_REDACT_QUERY_PARAMS) == expected
+
+
+def redact_headers(
+    headers: list[tuple[bytes, bytes]], capture: tuple[str, ...], redact: tuple[str, ...]
+) -> dict[str, Any]:
+    """The ``http.request.header.*`` attributes ``read_handshake`` makes of ``headers``."""
+    config = WebSocketTelemetryConfig(capture_headers=capture, redact_headers=redact)
+    scope: Any = {"type": "websocket", "headers": headers}
+    attributes = read_handshake(scope, "/", config).attributes
+    return {name: value for name, value in attributes.items() if name.startswith("http.request.header.")}
 
 
 def test_redact_headers_keeps_only_allow_listed_headers() -> None:
@@ -78,3 +91,16 @@ def test_credentials_offered_as_subprotocols_are_redacted(offered: str, shown: s
     assert redact_subprotocols(offered) == shown
     attributes = redact_headers([(b"sec-websocket-protocol", offered.encode())], ("sec-websocket-protocol",), ())
     assert attributes == {"http.request.header.sec-websocket-protocol": (shown,)}
+
+
+def test_one_header_pass_captures_and_carries_trace_context() -> None:
+    """A propagation header the config also captures is both shown and handed to the propagator."""
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    scope: Any = {
+        "type": "websocket",
+        "headers": [(b"Traceparent", traceparent.encode()), (b"baggage", b"a=1"), (b"baggage", b"b=2")],
+    }
+    handshake = read_handshake(scope, "/", WebSocketTelemetryConfig(capture_headers=("traceparent",)))
+    assert handshake.attributes["http.request.header.traceparent"] == (traceparent,)
+    assert "http.request.header.baggage" not in handshake.attributes
+    assert handshake.carrier == {"traceparent": traceparent, "baggage": "a=1,b=2"}
