@@ -215,14 +215,14 @@ def error_type(session: Session) -> str:
 def write_events(span: Span, session: Session) -> None:
     """Add the kept records and lifecycle events in time order, each at its own timestamp.
 
-    Reads the ring's plain tuples rather than ``records()``: ending a session with a full ring
-    builds one attribute dict per message and nothing else.
+    Reads the ring as plain tuples rather than ``records()``: ending a session with a full ring
+    builds one attribute dict per message and little else.
     """
     lifecycle = _lifecycle(session)
     pending = 0
     next_ns = lifecycle[0][0] if lifecycle else None
     add_event = span.add_event
-    for time_ns, direction, kind, message_id, size, payload, truncated in tuple(session.ring):
+    for time_ns, direction, kind, message_id, size, payload, truncated in session.raw_records():
         while next_ns is not None and next_ns <= time_ns:
             _emit(span, *lifecycle[pending])
             pending += 1

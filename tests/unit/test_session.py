@@ -204,3 +204,100 @@ def test_an_oserror_after_the_client_left_is_not_the_handlers_error() -> None:
     assert session.on_exception(ConnectionResetError()) is False
     assert session.exception is None
     assert session.on_exception(RuntimeError("real")) is True
+
+
+def _reference_ring(messages: list[tuple[Direction, str | bytes]], keep: int) -> list[tuple[str, int, int, str]]:
+    """What the ring must hold: the newest ``keep`` messages with their per-direction ids."""
+    counts = {"received": 0, "sent": 0}
+    records = []
+    for direction, payload in messages:
+        counts[direction] += 1
+        kind = "text" if isinstance(payload, str) else "binary"
+        records.append((direction, counts[direction], len(payload), kind))
+    return records[-keep:]
+
+
+@pytest.mark.parametrize("keep", [1, 2, 7, 100])
+def test_ring_ids_sizes_and_types_match_every_message_kept(keep: int) -> None:
+    """Ids are not stored but numbered back from the counters; check them across many wraps."""
+    messages: list[tuple[Direction, str | bytes]] = []
+    for index in range(1, 400):
+        direction: Direction = "sent" if index % 3 == 0 or index % 7 == 0 else "received"
+        messages.append((direction, "t" * (index % 13) if index % 5 else b"b" * (index % 11)))
+    session = make_session(NO_CAPTURE, max_messages=keep)
+    for number, (direction, payload) in enumerate(messages, start=1):
+        session.on_message(direction, payload)
+        if number % 37 == 0 or number == len(messages):
+            kept = [(r.direction, r.message_id, r.size, r.kind) for r in session.records()]
+            assert kept == _reference_ring(messages[:number], keep)
+    assert session.messages_dropped == len(messages) - keep
+
+
+def test_ring_storage_stays_fixed_however_many_messages_pass() -> None:
+    """The ring is one buffer of ``max_messages + 1`` slots (and as many preview slots), never more."""
+    import tracemalloc
+
+    session = make_session(CAPTURE, max_messages=50)
+    session.on_message("received", "warm")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for index in range(20_000):
+            session.on_message("received" if index % 2 else "sent", f"message {index}")
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    # 50 kept previews of about 64 bytes each; the 20,000 messages themselves are gone.
+    assert grown < 50 * 100
+    assert len(session.records()) == 50
+    newest = session.records()[-1]
+    assert (newest.direction, newest.message_id, newest.payload, newest.truncated) == (
+        "received",
+        10_001,
+        "message ",
+        True,
+    )
+
+
+def test_snapshots_on_another_thread_are_consistent() -> None:
+    """A reader thread never sees a torn record: each payload matches its id, ids are consecutive."""
+    import sys
+    import threading
+
+    session = make_session(CAPTURE, max_messages=16)
+    done = threading.Event()
+    problems: list[str] = []
+    snapshots = 0
+
+    def read() -> None:
+        nonlocal snapshots
+        while not done.is_set():
+            records = session.records()
+            snapshots += 1
+            last: dict[str, int] = {}
+            for record in records:
+                if record.payload != f"{record.direction[0]}{record.message_id}"[:8]:
+                    problems.append(f"{record}")
+                previous = last.get(record.direction)
+                if previous is not None and record.message_id != previous + 1:
+                    problems.append(f"gap before {record}")
+                last[record.direction] = record.message_id
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        counts = {"received": 0, "sent": 0}
+        for index in range(100_000):
+            direction: Direction = "sent" if index % 3 == 0 else "received"
+            counts[direction] += 1
+            session.on_message(direction, f"{direction[0]}{counts[direction]}"[:8])
+    finally:
+        done.set()
+        reader.join(timeout=30)
+        sys.setswitchinterval(interval)
+    assert not reader.is_alive()
+    assert snapshots > 0
+    assert problems == []
