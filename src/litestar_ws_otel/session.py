@@ -38,6 +38,7 @@ _RECORD = struct.Struct("<qqB")
 Message ids are not stored: every message is recorded, so the kept records of a direction are
 its newest ones, numbered back from that direction's counter."""
 _pack_record = _RECORD.pack_into
+_unpack_record = _RECORD.unpack_from
 _RECORD_SIZE = _RECORD.size
 _SENT, _BINARY, _TRUNCATED = 1, 2, 4
 _SNAPSHOT_ATTEMPTS = 8
@@ -203,16 +204,20 @@ class Session:
         for _ in range(_SNAPSHOT_ATTEMPTS):
             written = self._written
             received, sent = self.messages_received, self.messages_sent
-            buffer = bytes(self._buffer) if self._buffer is not None else b""
-            previews = list(self._previews) if self._previews is not None else None
+            records = self._read(written, received, sent)
             if written == self._written and received + sent == written:
                 break
-        slots = self._slots
-        unpacked = list(_RECORD.iter_unpack(buffer))
+        return records
+
+    def _read(self, written: int, received: int, sent: int) -> list[RawRecord]:
+        """The newest records up to ``written``, read in place; ``raw_records`` checks nothing moved meanwhile."""
+        buffer, previews, slots = self._buffer, self._previews, self._slots
         records: list[RawRecord] = []
+        if buffer is None:
+            return records
         for index in range(written - 1, max(0, written - self.max_messages) - 1, -1):
             slot = index % slots
-            time_ns, size, flags = unpacked[slot]
+            time_ns, size, flags = _unpack_record(buffer, slot * _RECORD_SIZE)
             if flags & _SENT:
                 direction: Direction = "sent"
                 message_id, sent = sent, sent - 1
