@@ -79,7 +79,8 @@ class RecentSessionsProcessor(SpanProcessor):
             entry = _Entry(span_context.trace_id, span_context.span_id, span.name, session)
             with self._lock:
                 self._live[entry.span_id] = entry
-                self._evict(time.time_ns())
+                if len(self._live) + len(self._finished) > self._max_sessions:
+                    self._evict(time.time_ns())
         except Exception:
             logger.exception("litestar-ws-otel: could not track a WebSocket session")
 
