@@ -32,16 +32,18 @@ __all__ = (
 _DISCONNECTED_ABNORMALLY = 1006
 _time_ns = time.time_ns
 
-_RECORD = struct.Struct("<qqB")
-"""One ring slot: time (ns), size (bytes), flags. 17 bytes where a tuple costs about 140.
+_RECORD = struct.Struct("<QqqQB")
+"""One ring slot: sequence, time (ns), size (bytes), message id, flags. 33 bytes where a tuple,
+its int and a deque slot cost about 140.
 
-Message ids are not stored: every message is recorded, so the kept records of a direction are
-its newest ones, numbered back from that direction's counter."""
+The sequence is the record's index among all records written: a reader checks it to know that
+the slot still holds the record it expected."""
+_SEQUENCE = struct.Struct("<Q")
 _pack_record = _RECORD.pack_into
 _unpack_record = _RECORD.unpack_from
+_unpack_sequence = _SEQUENCE.unpack_from
 _RECORD_SIZE = _RECORD.size
 _SENT, _BINARY, _TRUNCATED = 1, 2, 4
-_SNAPSHOT_ATTEMPTS = 8
 
 
 class SessionState(str, Enum):
@@ -120,10 +122,11 @@ class Session:
     one ``bytearray`` (plus a list of previews when payloads are captured), so a full ring of
     a hundred messages costs about 3 KiB rather than 14. It is allocated at the first message.
 
-    Written by one connection's task; readers on other threads take a snapshot with
-    ``records()``. The ring has one slot more than it keeps, so the slot being written is never
-    one a reader copies, and ``_written`` is bumped only after a record is complete: a copy made
-    while it did not change is consistent.
+    Written by one connection's task, without a lock; readers on other threads take a snapshot
+    with ``records()``. Each slot carries its record's sequence number, written before its
+    preview; a reader takes a slot only if the sequence is the one it expected both before and
+    after reading the preview. The ring has one slot more than it keeps, so the slot being
+    written never holds a record a reader expects.
     """
 
     __slots__ = (
@@ -192,46 +195,38 @@ class Session:
 
     @property
     def messages_dropped(self) -> int:
-        """Messages counted but no longer (or never) in the ring."""
-        return self.messages_received + self.messages_sent - min(self._written, self.max_messages)
+        """Messages counted but no longer in the ring."""
+        return self._written - min(self._written, self.max_messages)
 
     def records(self) -> tuple[MessageRecord, ...]:
         """A snapshot of the ring, oldest first."""
         return tuple(map(MessageRecord._make, self.raw_records()))
 
     def raw_records(self) -> list[RawRecord]:
-        """``records()`` as plain tuples: what building a span's events needs, without a call per record."""
-        for _ in range(_SNAPSHOT_ATTEMPTS):
-            written = self._written
-            received, sent = self.messages_received, self.messages_sent
-            records = self._read(written, received, sent)
-            if written == self._written and received + sent == written:
-                break
-        return records
+        """``records()`` as plain tuples: what building a span's events needs, without a call per record.
 
-    def _read(self, written: int, received: int, sent: int) -> list[RawRecord]:
-        """The newest records up to ``written``, read in place; ``raw_records`` checks nothing moved meanwhile."""
+        Read newest first; a slot that a writer on another thread has reused meanwhile ends the
+        read, since every older slot is reused before it. A snapshot never mixes two records.
+        """
         buffer, previews, slots = self._buffer, self._previews, self._slots
+        written = self._written
         records: list[RawRecord] = []
         if buffer is None:
             return records
         for index in range(written - 1, max(0, written - self.max_messages) - 1, -1):
-            slot = index % slots
-            time_ns, size, flags = _unpack_record(buffer, slot * _RECORD_SIZE)
-            if flags & _SENT:
-                direction: Direction = "sent"
-                message_id, sent = sent, sent - 1
-            else:
-                direction = "received"
-                message_id, received = received, received - 1
+            offset = (index % slots) * _RECORD_SIZE
+            sequence, time_ns, size, message_id, flags = _unpack_record(buffer, offset)
+            preview = None if previews is None else previews[index % slots]
+            if sequence != index or _unpack_sequence(buffer, offset)[0] != sequence:
+                break
             records.append(
                 (
                     time_ns,
-                    direction,
+                    "sent" if flags & _SENT else "received",
                     "binary" if flags & _BINARY else "text",
                     message_id,
                     size,
-                    None if previews is None else previews[slot],
+                    preview,
                     bool(flags & _TRUNCATED),
                 )
             )
@@ -247,8 +242,8 @@ class Session:
     def on_message(self, direction: Direction, payload: str | bytes) -> None:
         """Count one message and keep its record; the hot path of the whole package.
 
-        The record is complete before the counters move and ``_written`` moves last, the order
-        ``raw_records`` relies on to take a consistent copy from another thread.
+        The packed record (with its sequence) goes in before the preview, the order
+        ``raw_records`` relies on to read from another thread without a lock.
         """
         if type(payload) is str:
             flags = 0
@@ -262,29 +257,29 @@ class Session:
             flags = _BINARY
             size = len(payload)
             whole_text = None
-        if direction != "received":
+        if direction == "received":
+            self.messages_received += 1
+            self.bytes_received += size
+            message_id = self.messages_received
+        else:
             flags |= _SENT
+            self.messages_sent += 1
+            self.bytes_sent += size
+            message_id = self.messages_sent
         buffer = self._buffer
         if buffer is None:
             buffer = self._allocate()
         written = self._written
         slot = written % self._slots
         previews = self._previews
+        preview = whole_text  # short ASCII text is its own preview: no slicing, no copy
+        if previews is not None and whole_text is None:
+            preview, truncated = self._policy.preview(payload, direction)
+            if truncated:
+                flags |= _TRUNCATED
+        _pack_record(buffer, slot * _RECORD_SIZE, written, _time_ns(), size, message_id, flags)
         if previews is not None:
-            if whole_text is not None:
-                previews[slot] = whole_text  # short ASCII text is its own preview: no slicing, no copy
-            else:
-                preview, truncated = self._policy.preview(payload, direction)
-                previews[slot] = preview
-                if truncated:
-                    flags |= _TRUNCATED
-        _pack_record(buffer, slot * _RECORD_SIZE, _time_ns(), size, flags)
-        if flags & _SENT:
-            self.messages_sent += 1
-            self.bytes_sent += size
-        else:
-            self.messages_received += 1
-            self.bytes_received += size
+            previews[slot] = preview
         self._written = written + 1
 
     def _allocate(self) -> bytearray:
