@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import ReadableSpan, Span
 
-    from litestar_ws_otel.session import MessageRecord
+    from litestar_ws_otel.session import RawRecord
 
 __all__ = ("RecentSessionsProcessor", "context_with_session")
 
@@ -167,8 +167,8 @@ class RecentSessionsProcessor(SpanProcessor):
             return None
         return [
             _message(record)
-            for record in entry.session.records()
-            if record.message_id > (received_after if record.direction == "received" else sent_after)
+            for record in entry.session.raw_records()
+            if record[3] > (received_after if record[1] == "received" else sent_after)  # id, direction
         ]
 
     def _entry(self, span_id: str) -> _Entry | None:
@@ -207,7 +207,7 @@ def _seconds(ns: int | None) -> float | None:
 
 def _document(entry: _Entry) -> dict[str, Any]:
     """One session as the panel's API serves it: ``_summary`` plus its kept messages, oldest first."""
-    return {**_summary(entry), "messages": [_message(record) for record in entry.session.records()]}
+    return {**_summary(entry), "messages": [_message(record) for record in entry.session.raw_records()]}
 
 
 def _state_of(session: Session) -> str:
@@ -242,14 +242,15 @@ def _summary(entry: _Entry) -> dict[str, Any]:
     }
 
 
-def _message(record: MessageRecord) -> dict[str, Any]:
-    """One kept message as the panel's JSON document."""
+def _message(record: RawRecord) -> dict[str, Any]:
+    """One kept message as the panel's JSON document (from the ring's plain tuple: no call per field)."""
+    time_ns, direction, kind, message_id, size, payload, truncated = record
     return {
-        "direction": record.direction,
-        "type": record.kind,
-        "id": record.message_id,
-        "size": record.size,
-        "time": record.time_ns / _NS,
-        "payload": record.payload,
-        "truncated": record.truncated,
+        "direction": direction,
+        "type": kind,
+        "id": message_id,
+        "size": size,
+        "time": time_ns / _NS,
+        "payload": payload,
+        "truncated": truncated,
     }
