@@ -147,13 +147,14 @@ class _Connection:
             received = await receive()
             message: dict[str, Any] = received  # type: ignore[assignment]
             try:
-                if self.span is None:
-                    self._start_span()
                 message_type = message["type"]
-                if message_type == "websocket.receive":
+                if message_type == "websocket.receive":  # after accept, so after the span started
                     text = message.get("text")
                     session.on_message("received", text if text is not None else message.get("bytes") or b"")
-                elif message_type == "websocket.disconnect":
+                    return received
+                if self.span is None:
+                    self._start_span()
+                if message_type == "websocket.disconnect":
                     session.on_close(*_disconnect_close(message))
                 elif message_type != "websocket.connect":
                     report_once(
@@ -177,13 +178,14 @@ class _Connection:
                 raise
             message: dict[str, Any] = sent  # type: ignore[assignment]
             try:
-                if self.span is None:
-                    self._start_span()
                 message_type = message["type"]
-                if message_type == "websocket.send":
+                if message_type == "websocket.send":  # after accept, so after the span started
                     text = message.get("text")
                     session.on_message("sent", text if text is not None else message.get("bytes") or b"")
-                elif message_type == "websocket.accept":
+                    return
+                if self.span is None:
+                    self._start_span()
+                if message_type == "websocket.accept":
                     subprotocol = message.get("subprotocol")
                     session.on_accept(redact_subprotocols(subprotocol) if subprotocol else None)
                 elif message_type == "websocket.close":
