@@ -35,8 +35,11 @@ class Goal:
 
 GOALS: tuple[Goal, ...] = (
     Goal(
-        "in-process overhead per echo (recv+send)",
-        ("inprocess", "echo", "variants", "{v}", "overhead_us"),
+        # Per message, as the goal was set: its reference, "about 3 µs per message" for the best
+        # alternative, is that alternative's +5.9 µs per echo halved. The per-echo figure is in
+        # the in-process table.
+        "in-process overhead per echoed message (½ echo: one received or sent)",
+        ("inprocess", "echo", "variants", "{v}", "overhead_us_per_message"),
         1.0,
         unit="µs",
     ),
