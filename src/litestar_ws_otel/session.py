@@ -195,8 +195,8 @@ class Session:
 
     @property
     def messages_dropped(self) -> int:
-        """Messages counted but no longer in the ring."""
-        return self._written - min(self._written, self.max_messages)
+        """Messages counted but no longer (or never) in the ring."""
+        return self.messages_received + self.messages_sent - min(self._written, self.max_messages)
 
     def records(self) -> tuple[MessageRecord, ...]:
         """A snapshot of the ring, oldest first."""
