@@ -283,10 +283,13 @@ class Session:
         self._written = written + 1
 
     def _allocate(self) -> bytearray:
-        """The ring's storage, made at the first message: connections that send none cost nothing here."""
-        self._buffer = bytearray(_RECORD_SIZE * self._slots)
+        """The ring's storage, made at the first message: connections that send none cost nothing here.
+
+        The preview list comes first, so a reader that sees the buffer sees the previews too.
+        """
         if self._policy.capture_payloads:
             self._previews = [None] * self._slots
+        self._buffer = bytearray(_RECORD_SIZE * self._slots)
         return self._buffer
 
     def on_close(self, code: int, reason: str, initiator: str) -> None:
