@@ -59,9 +59,11 @@ class Sample:
 class ServerProcess:
     """``python -m benchmarks.server VARIANT`` on 127.0.0.1, a port chosen by the kernel."""
 
-    def __init__(self, variant: str, ws: str, *, tcp_nodelay: bool = False) -> None:
+    def __init__(self, variant: str, ws: str, *, tcp_nodelay: bool = False, package_source: Path | None = None) -> None:
+        """``package_source``: a directory holding another ``litestar_ws_otel`` to serve instead of this one."""
         self.variant = variant
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        path = [str(package_source) if package_source else None, str(ROOT), os.environ.get("PYTHONPATH")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
         self.proc = subprocess.Popen(
             [
                 sys.executable,
