@@ -16,7 +16,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ import psutil  # type: ignore[import-untyped]
 from benchmarks import inprocess, loopback_suite, panel_http
 from benchmarks.apps import VARIANTS, available_variants
 from benchmarks.report import GOAL_VARIANT, evaluate_goals, render_markdown
+from benchmarks.server import raise_open_files_limit
 
 __all__ = ("FULL", "QUICK", "Settings", "main")
 
@@ -92,14 +92,6 @@ QUICK = Settings(
 
 def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _raise_open_files_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else 65536
-    if soft < target:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _cpu_model() -> str:
@@ -241,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     phases = tuple(phase for phase in PHASES if phase in args.phases.split(","))
     out: Path = args.out or RESULTS / f"{'quick' if args.quick else 'full'}.json"
 
-    _raise_open_files_limit()
+    raise_open_files_limit()
     results = run(settings, variants, phases, args.ws, args.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")

@@ -20,10 +20,10 @@ from uvicorn.config import UvicornDeprecationWarning
 
 from benchmarks.apps import PANEL_APP, VARIANTS, build_served
 
-__all__ = ("main",)
+__all__ = ("main", "raise_open_files_limit")
 
 
-def _raise_open_files_limit() -> None:
+def raise_open_files_limit() -> None:
     """A thousand open connections need more than the common 1,024 file descriptors."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard != resource.RLIM_INFINITY else 65536
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn deprecates its "websockets" implementation (legacy websockets API); we measure it on purpose.
     warnings.simplefilter("ignore", DeprecationWarning)
     warnings.simplefilter("ignore", UvicornDeprecationWarning)
-    _raise_open_files_limit()
+    raise_open_files_limit()
     app = build_served(args.variant).app
     # asyncio sets TCP_NODELAY on an accepted socket only when the listening socket's proto is
     # IPPROTO_TCP: so it is for `uvicorn --host --port` (getaddrinfo), not for uvicorn's own

@@ -214,9 +214,10 @@ class Session:
         if buffer is None:
             return records
         for index in range(written - 1, max(0, written - self.max_messages) - 1, -1):
-            offset = (index % slots) * _RECORD_SIZE
+            slot = index % slots
+            offset = slot * _RECORD_SIZE
             sequence, time_ns, size, message_id, flags = _unpack_record(buffer, offset)
-            preview = None if previews is None else previews[index % slots]
+            preview = None if previews is None else previews[slot]
             if sequence != index or _unpack_sequence(buffer, offset)[0] != sequence:
                 break
             records.append(
