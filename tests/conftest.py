@@ -9,8 +9,22 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from litestar_ws_otel import reporting
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+
+@pytest.fixture(autouse=True)
+def fresh_reports() -> Iterator[None]:
+    """Each test sees telemetry problems reported afresh: the log-once memory lives as long as the process.
+
+    Not through ``monkeypatch``, whose teardown would then come after every other fixture's.
+    """
+    kept = reporting._reported
+    reporting._reported = set()
+    yield
+    reporting._reported = kept
 
 
 @pytest.fixture

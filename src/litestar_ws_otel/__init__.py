@@ -7,8 +7,9 @@ recent sessions for a local inspector panel.
 from __future__ import annotations
 
 from litestar_ws_otel.config import WebSocketTelemetryConfig
+from litestar_ws_otel.handle import Instrumentation
+from litestar_ws_otel.instrument import WebSocketTelemetryPlugin, instrument_app
 from litestar_ws_otel.processor import RecentSessionsProcessor
-from litestar_ws_otel.setup import Instrumentation, WebSocketTelemetryPlugin, instrument_app
 
 __all__ = (
     "Instrumentation",

@@ -15,6 +15,7 @@ __all__ = (
     "DEFAULT_CAPTURE_HEADERS",
     "DEFAULT_REDACT_HEADERS",
     "DEFAULT_REDACT_QUERY_PARAMS",
+    "TOOLBAR_PANEL_PATH",
     "Direction",
     "PanelAllow",
     "PayloadRedactor",
@@ -47,6 +48,9 @@ DEFAULT_REDACT_QUERY_PARAMS: tuple[str, ...] = (
     "signature",
     "auth",
 )
+
+TOOLBAR_PANEL_PATH = "/_debug_toolbar/otel-ws"
+"""Where the panel also answers when litestar-debug-toolbar is installed; never instrumented either."""
 
 # RFC 9110 token characters: what a header field name may contain.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$")
@@ -122,45 +126,77 @@ class WebSocketTelemetryConfig:
                 raise ValueError(f"exclude_paths holds an invalid regular expression {pattern!r}: {exc}") from exc
         if not self.panel_path.startswith("/") or self.panel_path == "/" or self.panel_path.endswith("/"):
             raise ValueError(f"panel_path must start with '/' and not end with it, got {self.panel_path!r}")
-        _check_panel_allow(self.panel_allow)
         if self.jaeger_url is not None and not self.jaeger_url.startswith(("http://", "https://")):
             raise ValueError(f"jaeger_url must be an http(s) URL, got {self.jaeger_url!r}")
 
 
-_SCALAR_TYPES: dict[str, tuple[type, ...]] = {
-    "enabled": (bool,),
-    "max_sessions": (int,),
-    "max_messages_per_session": (int,),
-    "capture_payloads": (bool, type(None)),
-    "max_payload_bytes": (int,),
-    "capture_binary_preview": (bool,),
-    "binary_preview_bytes": (int,),
-    "session_ttl_seconds": (int, float),
-    "panel_enabled": (bool, type(None)),
-    "panel_path": (str,),
-    "jaeger_url": (str, type(None)),
-}
-_STRING_TUPLES = ("capture_headers", "redact_headers", "redact_query_params", "exclude_paths")
-
-
 def _check_types(config: WebSocketTelemetryConfig) -> None:
     """Reject wrong types by field name; ``bool`` is not accepted where a number is meant."""
-    for field in fields(config):
-        value = getattr(config, field.name)
-        if field.name in _SCALAR_TYPES:
-            allowed = _SCALAR_TYPES[field.name]
-            is_number_field = bool not in allowed and (int in allowed)
-            if not isinstance(value, allowed) or (is_number_field and isinstance(value, bool)):
-                names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
-                raise ValueError(f"{field.name} must be {names}, got {type(value).__name__} {value!r}")
-        elif field.name in _STRING_TUPLES:
-            if isinstance(value, str) or not isinstance(value, (tuple, list)):
-                raise ValueError(f"{field.name} must be a tuple of strings, got {type(value).__name__} {value!r}")
-            if not all(isinstance(item, str) for item in value):
-                raise ValueError(f"{field.name} must hold only strings, got {value!r}")
-            object.__setattr__(config, field.name, tuple(value))
-        elif field.name == "redact_payload" and value is not None and not callable(value):
-            raise ValueError(f"redact_payload must be callable or None, got {type(value).__name__}")
+    for name, check in _FIELD_CHECKS.items():
+        value = getattr(config, name)
+        checked = check(name, value)
+        if checked is not value:
+            object.__setattr__(config, name, checked)
+
+
+_Check = Callable[[str, Any], Any]
+"""Takes a field's name and value; returns the value (normalised) or raises ``ValueError``."""
+
+
+def _instance_of(*allowed: type) -> _Check:
+    is_number = bool not in allowed and (int in allowed or float in allowed)
+    names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+
+    def check(name: str, value: Any) -> Any:
+        if not isinstance(value, allowed) or (is_number and isinstance(value, bool)):
+            raise ValueError(f"{name} must be {names}, got {type(value).__name__} {value!r}")
+        return value
+
+    return check
+
+
+def _string_tuple(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (tuple, list)):
+        raise ValueError(f"{name} must be a tuple of strings, got {type(value).__name__} {value!r}")
+    if not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{name} must hold only strings, got {value!r}")
+    return tuple(value)
+
+
+def _optional_callable(name: str, value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be callable or None, got {type(value).__name__}")
+    return value
+
+
+def _panel_allow(name: str, value: Any) -> Any:
+    _check_panel_allow(value)
+    return value
+
+
+_CHECKS_BY_ANNOTATION: dict[str, _Check] = {
+    "bool": _instance_of(bool),
+    "bool | None": _instance_of(bool, type(None)),
+    "int": _instance_of(int),
+    "float": _instance_of(int, float),
+    "str": _instance_of(str),
+    "str | None": _instance_of(str, type(None)),
+    "tuple[str, ...]": _string_tuple,
+    "PayloadRedactor | None": _optional_callable,
+    "PanelAllow": _panel_allow,
+}
+"""One check per annotation, so a new field of a known type is checked without further code."""
+
+
+def _field_checks() -> dict[str, _Check]:
+    """Each field's check, from its annotation; a field whose type has no check fails at import."""
+    checks: dict[str, _Check] = {}
+    for field in fields(WebSocketTelemetryConfig):
+        annotation = str(field.type)
+        if annotation not in _CHECKS_BY_ANNOTATION:
+            raise TypeError(f"WebSocketTelemetryConfig.{field.name}: no type check for {annotation!r}")
+        checks[field.name] = _CHECKS_BY_ANNOTATION[annotation]
+    return checks
 
 
 def _check_panel_allow(panel_allow: PanelAllow) -> None:
@@ -173,3 +209,6 @@ def _check_panel_allow(panel_allow: PanelAllow) -> None:
             ipaddress.ip_network(entry, strict=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"panel_allow must hold IP addresses or networks, got {entry!r}") from exc
+
+
+_FIELD_CHECKS: dict[str, _Check] = _field_checks()

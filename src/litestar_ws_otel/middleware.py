@@ -17,11 +17,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.semconv.attributes import http_attributes, url_attributes
 
-from litestar_ws_otel import _span
-from litestar_ws_otel.processor import context_with_session
+from litestar_ws_otel import spans
+from litestar_ws_otel.redaction import redact_subprotocols
 from litestar_ws_otel.reporting import report_once
-from litestar_ws_otel.semconv import redact_subprotocols
 from litestar_ws_otel.session import PreviewPolicy, Session, SessionState
+from litestar_ws_otel.session_context import context_with_session
 
 if TYPE_CHECKING:
     import re
@@ -38,7 +38,7 @@ SCOPE_STATE_KEY = "litestar_ws_otel.session"
 _NO_STATUS = 1005
 _ABNORMAL_CLOSURE = 1006
 _SERVICE_RESTART = 1012
-_NO_HANDSHAKE = _span.Handshake({}, {})
+_NO_HANDSHAKE = spans.Handshake({}, {})
 
 
 async def record_handler_exception(exc: Exception, scope: Scope) -> None:
@@ -100,7 +100,7 @@ class _Connection:
         started_ns = time.time_ns()
         config = middleware.config
         path = scope.get("path", "")
-        self._handshake = _span.read_handshake(scope, path, config)
+        self._handshake = spans.read_handshake(scope, path, config)
         query = self._handshake.attributes.get(url_attributes.URL_QUERY)
         self._middleware = middleware
         self._scope = scope
@@ -117,7 +117,7 @@ class _Connection:
     def _start_span(self) -> trace.Span:
         """Start the span on first use, after routing, so it is named by its route template."""
         handshake = self._handshake
-        route = _span.route_of(self._scope)
+        route = spans.route_of(self._scope)
         self.session.route = route
         attributes = handshake.attributes
         if route:
@@ -131,7 +131,7 @@ class _Connection:
             if handshake.carrier:  # a non-browser client sent its trace context
                 parent = propagate.extract(handshake.carrier, parent)
         self.span = self._middleware.tracer.start_span(
-            _span.span_name(route),
+            spans.span_name(route),
             context=context_with_session(self.session, parent),
             kind=kind,
             attributes=attributes,
@@ -213,9 +213,9 @@ class _Connection:
             return
         try:
             if span.is_recording():  # a sampled-out session costs no event or attribute building
-                _span.write_events(span, session)
-                span.set_attributes(_span.end_attributes(session))
-                _span.set_status(span, session, escaped)
+                spans.write_events(span, session)
+                span.set_attributes(spans.end_attributes(session))
+                spans.set_status(span, session, escaped)
         except Exception as exc:
             report_once("could not record a WebSocket session's events", exc)
         finally:

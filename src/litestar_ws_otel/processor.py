@@ -6,19 +6,19 @@ records: a session that a sampler drops never reaches it, and the panel does not
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import SpanProcessor
-from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE, ErrorTypeValues
+from opentelemetry.trace import StatusCode, format_span_id
 
-from litestar_ws_otel._span import error_type
-from litestar_ws_otel.session import Session, SessionState
+from litestar_ws_otel.documents import message_document, session_document, session_summary, state_of
+from litestar_ws_otel.reporting import report_once
+from litestar_ws_otel.session_context import session_in
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,28 +26,22 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import ReadableSpan, Span
 
-    from litestar_ws_otel.session import RawRecord
+    from litestar_ws_otel.session import Session
 
-__all__ = ("RecentSessionsProcessor", "context_with_session")
+__all__ = ("RecentSessionsProcessor",)
 
-logger = logging.getLogger(__name__)
-
-_SESSION_KEY = otel_context.create_key("litestar_ws_otel.session")
 _NS = 1e9
-
-
-def context_with_session(session: Session, parent: Context | None) -> Context:
-    """The context to start a session span with, so that ``on_start`` can find the session."""
-    return otel_context.set_value(_SESSION_KEY, session, parent)
 
 
 @dataclass(slots=True)
 class _Entry:
+    """A stored session (``documents.StoredSession``): the ``Session`` and what its span said."""
+
     trace_id: int
     span_id: int
     name: str
     session: Session
-    error: bool = False
+    error_type: str | None = None
 
 
 class RecentSessionsProcessor(SpanProcessor):
@@ -72,8 +66,8 @@ class RecentSessionsProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            session = otel_context.get_value(_SESSION_KEY, parent_context)
-            if self._shutdown or not isinstance(session, Session) or session.owner is not self:
+            session = session_in(parent_context)
+            if self._shutdown or session is None or session.owner is not self:
                 return
             span_context = span.get_span_context()
             entry = _Entry(span_context.trace_id, span_context.span_id, span.name, session)
@@ -81,8 +75,8 @@ class RecentSessionsProcessor(SpanProcessor):
                 self._live[entry.span_id] = entry
                 if len(self._live) + len(self._finished) > self._max_sessions:
                     self._evict(time.time_ns())
-        except Exception:
-            logger.exception("litestar-ws-otel: could not track a WebSocket session")
+        except Exception as exc:
+            report_once("could not track a WebSocket session", exc)
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
@@ -94,11 +88,13 @@ class RecentSessionsProcessor(SpanProcessor):
                 if entry is None:
                     return
                 entry.name = span.name
-                entry.error = span.status.status_code is StatusCode.ERROR
+                if span.status.status_code is StatusCode.ERROR:
+                    error_type = (span.attributes or {}).get(ERROR_TYPE)
+                    entry.error_type = str(error_type) if error_type is not None else ErrorTypeValues.OTHER.value
                 self._finished.append(entry)
                 self._evict(time.time_ns())
-        except Exception:
-            logger.exception("litestar-ws-otel: could not store a finished WebSocket session")
+        except Exception as exc:
+            report_once("could not store a finished WebSocket session", exc)
 
     def _evict(self, now_ns: int) -> None:
         """Drop expired finished sessions, then the oldest finished, then the oldest live."""
@@ -123,12 +119,12 @@ class RecentSessionsProcessor(SpanProcessor):
         self, *, state: Literal["open", "closed"] | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
         """Recent sessions, newest first, as the JSON-ready documents the panel's API serves."""
-        return self._select(_document, state, limit)
+        return self._select(session_document, state, limit)
 
     def session(self, span_id: str) -> dict[str, Any] | None:
         """One session by its hex span id, or ``None`` when it is not (or no longer) kept."""
         entry = self._entry(span_id)
-        return None if entry is None else _document(entry)
+        return None if entry is None else session_document(entry)
 
     def summaries(
         self, *, state: Literal["open", "closed"] | None = None, limit: int | None = None
@@ -138,7 +134,7 @@ class RecentSessionsProcessor(SpanProcessor):
         The panel's list and live sockets read this several times a second; skipping the rings
         keeps that cheap.
         """
-        return self._select(_summary, state, limit)
+        return self._select(session_summary, state, limit)
 
     def _select(
         self, build: Callable[[_Entry], dict[str, Any]], state: str | None, limit: int | None
@@ -146,7 +142,7 @@ class RecentSessionsProcessor(SpanProcessor):
         """Build documents only for the sessions asked for: filtering comes before the rings are read."""
         documents: list[dict[str, Any]] = []
         for entry in self._entries():
-            if state is not None and _state_of(entry.session) != state:
+            if state is not None and state_of(entry.session) != state:
                 continue
             documents.append(build(entry))
             if limit is not None and len(documents) >= limit:
@@ -166,9 +162,9 @@ class RecentSessionsProcessor(SpanProcessor):
         if entry is None:
             return None
         return [
-            _message(record)
-            for record in entry.session.raw_records()
-            if record[3] > (received_after if record[1] == "received" else sent_after)  # id, direction
+            message_document(record)
+            for record in entry.session.records()
+            if record.message_id > (received_after if record.direction == "received" else sent_after)
         ]
 
     def _entry(self, span_id: str) -> _Entry | None:
@@ -186,11 +182,6 @@ class RecentSessionsProcessor(SpanProcessor):
                 entry = next((finished for finished in self._finished if finished.span_id == key), None)
         return entry
 
-    def clear(self) -> None:
-        """Forget finished sessions; live ones stay, since their spans are still running."""
-        with self._lock:
-            self._finished.clear()
-
     def shutdown(self) -> None:
         with self._lock:
             self._shutdown = True
@@ -199,58 +190,3 @@ class RecentSessionsProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
-
-
-def _seconds(ns: int | None) -> float | None:
-    return None if ns is None else ns / _NS
-
-
-def _document(entry: _Entry) -> dict[str, Any]:
-    """One session as the panel's API serves it: ``_summary`` plus its kept messages, oldest first."""
-    return {**_summary(entry), "messages": [_message(record) for record in entry.session.raw_records()]}
-
-
-def _state_of(session: Session) -> str:
-    return "open" if session.ended_ns is None and session.state is not SessionState.CLOSED else "closed"
-
-
-def _summary(entry: _Entry) -> dict[str, Any]:
-    """``_document`` without ``messages``: what the panel's list and live socket need."""
-    session = entry.session
-    close = session.close
-    return {
-        "trace_id": format_trace_id(entry.trace_id),
-        "span_id": format_span_id(entry.span_id),
-        "name": entry.name,
-        "route": session.route,
-        "path": session.path,
-        "state": _state_of(session),
-        "started_at": _seconds(session.started_ns),
-        "accepted_at": _seconds(session.accepted_ns),
-        "ended_at": _seconds(session.ended_ns),
-        "subprotocol": session.subprotocol,
-        "messages_received": session.messages_received,
-        "messages_sent": session.messages_sent,
-        "bytes_received": session.bytes_received,
-        "bytes_sent": session.bytes_sent,
-        "close_code": close.code if close else None,
-        "close_reason": close.reason if close else None,
-        "close_initiator": close.initiator if close else None,
-        "status": "error" if entry.error else "unset",
-        # The span's ``error.type``: the exception's qualified class name, else the close code.
-        "error_type": error_type(session) if entry.error else None,
-    }
-
-
-def _message(record: RawRecord) -> dict[str, Any]:
-    """One kept message as the panel's JSON document (from the ring's plain tuple: no call per field)."""
-    time_ns, direction, kind, message_id, size, payload, truncated = record
-    return {
-        "direction": direction,
-        "type": kind,
-        "id": message_id,
-        "size": size,
-        "time": time_ns / _NS,
-        "payload": payload,
-        "truncated": truncated,
-    }

@@ -6,7 +6,6 @@ own exporter from the standard ``OTEL_*`` variables, and sizes batches for sessi
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ("batch_limits", "flush_on_shutdown", "otlp_exporter_from_env", "resolve_tracer_provider")
 
-logger = logging.getLogger("litestar_ws_otel")
-
 SHUTDOWN_FLUSH_SECONDS = 5.0
 _OTLP_REQUEST_BUDGET = 2 * 1024 * 1024
 """Bytes an export request may reach: half of the 4 MiB that OTLP/gRPC receivers accept by default."""
@@ -64,10 +61,10 @@ def resolve_tracer_provider(
     if isinstance(current, trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)
     else:
-        logger.warning(
-            "litestar-ws-otel: the global tracer provider is a %s, not an SDK provider; "
-            "WebSocket spans go to a separate provider. Pass tracer_provider= to choose.",
-            type(current).__name__,
+        report_once(
+            "the global tracer provider is not an SDK provider; WebSocket spans go to a separate provider. "
+            "Pass tracer_provider= to choose",
+            detail=type(current).__name__,
         )
     return provider
 

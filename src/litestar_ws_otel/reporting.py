@@ -1,15 +1,16 @@
-"""Log telemetry problems once per kind.
+"""Log telemetry problems once per kind: the package's one way of telling about its own failures.
 
 Telemetry runs inside every WebSocket connection: a broken exporter, hook or processor would
 otherwise log on every message and drown the app's own logs. The first occurrence is logged with
-its traceback; later ones are dropped.
+its traceback; later ones are dropped. Every module reports through ``report_once``; none keeps a
+logger of its own.
 """
 
 from __future__ import annotations
 
 import logging
 
-__all__ = ("logger", "report_once", "reset_reports")
+__all__ = ("logger", "report_once")
 
 logger = logging.getLogger("litestar_ws_otel")
 
@@ -29,8 +30,3 @@ def report_once(
     _reported.add(where)
     suffix = f": {detail}" if detail else ""
     logger.log(level, "litestar-ws-otel: %s%s (further occurrences are not logged)", where, suffix, exc_info=exc)
-
-
-def reset_reports() -> None:
-    """Forget what was reported, so the next occurrence of each kind is logged again."""
-    _reported.clear()

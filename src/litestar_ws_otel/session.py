@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple
 
-from litestar_ws_otel.semconv import truncate_text, utf8_size
+from litestar_ws_otel.redaction import truncate_text, utf8_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,7 +24,6 @@ __all__ = (
     "CloseInfo",
     "MessageRecord",
     "PreviewPolicy",
-    "RawRecord",
     "Session",
     "SessionState",
 )
@@ -55,7 +54,10 @@ class SessionState(str, Enum):
 
 
 class MessageRecord(NamedTuple):
-    """One message as kept in the ring; plain values so a snapshot is a cheap copy."""
+    """One message as read back from the ring: the one view of a record outside this module.
+
+    The ring's packed layout (``_RECORD``) is private to this module; readers use these names.
+    """
 
     time_ns: int
     direction: Direction
@@ -66,8 +68,8 @@ class MessageRecord(NamedTuple):
     truncated: bool
 
 
-RawRecord = tuple[int, "Direction", str, int, int, "str | None", bool]
-"""``MessageRecord``'s fields as a plain tuple, for readers that only unpack them."""
+_new_record = tuple.__new__
+"""Builds a ``MessageRecord`` from a tuple without the keyword-handling ``__new__``: half the cost."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,19 +200,15 @@ class Session:
         """Messages counted but no longer (or never) in the ring."""
         return self.messages_received + self.messages_sent - min(self._written, self.max_messages)
 
-    def records(self) -> tuple[MessageRecord, ...]:
-        """A snapshot of the ring, oldest first."""
-        return tuple(map(MessageRecord._make, self.raw_records()))
-
-    def raw_records(self) -> list[RawRecord]:
-        """``records()`` as plain tuples: what building a span's events needs, without a call per record.
+    def records(self) -> list[MessageRecord]:
+        """A snapshot of the ring, oldest first; safe to call from another thread.
 
         Read newest first; a slot that a writer on another thread has reused meanwhile ends the
         read, since every older slot is reused before it. A snapshot never mixes two records.
         """
         buffer, previews, slots = self._buffer, self._previews, self._slots
         written = self._written
-        records: list[RawRecord] = []
+        records: list[MessageRecord] = []
         if buffer is None:
             return records
         for index in range(written - 1, max(0, written - self.max_messages) - 1, -1):
@@ -221,14 +219,17 @@ class Session:
             if sequence != index or _unpack_sequence(buffer, offset)[0] != sequence:
                 break
             records.append(
-                (
-                    time_ns,
-                    "sent" if flags & _SENT else "received",
-                    "binary" if flags & _BINARY else "text",
-                    message_id,
-                    size,
-                    preview,
-                    bool(flags & _TRUNCATED),
+                _new_record(
+                    MessageRecord,
+                    (
+                        time_ns,
+                        "sent" if flags & _SENT else "received",
+                        "binary" if flags & _BINARY else "text",
+                        message_id,
+                        size,
+                        preview,
+                        bool(flags & _TRUNCATED),
+                    ),
                 )
             )
         records.reverse()
@@ -244,7 +245,7 @@ class Session:
         """Count one message and keep its record; the hot path of the whole package.
 
         The packed record (with its sequence) goes in before the preview, the order
-        ``raw_records`` relies on to read from another thread without a lock.
+        ``records`` relies on to read from another thread without a lock.
         """
         if type(payload) is str:
             flags = 0

@@ -31,7 +31,8 @@ except ImportError as exc:
     )
     raise _error from exc
 
-from litestar_ws_otel.setup import _STATE_KEY, TOOLBAR_PANEL_PATH, Instrumentation
+from litestar_ws_otel.config import TOOLBAR_PANEL_PATH
+from litestar_ws_otel.handle import handle_of
 
 if TYPE_CHECKING:
     from debug_toolbar.core.context import RequestContext
@@ -53,8 +54,8 @@ class WebSocketSessionsPanel(Panel):
     The toolbar renders panel data itself, escaping every string (in its page and its in-page
     script), so the values here are plain data; pre-escaping them would show ``&lt;`` literally.
     The toolbar builds panels before ``instrument_app`` runs and gives them no app, so
-    ``register_panel`` binds each instance to its app, and the panel reads the handle from
-    ``app.state`` on every request.
+    ``register_panel`` binds each instance to its app, and the panel looks up the app's handle on
+    every request.
     """
 
     panel_id: ClassVar[str] = "WebSocketSessionsPanel"
@@ -74,8 +75,8 @@ class WebSocketSessionsPanel(Panel):
         self._app = app
 
     def _processor(self) -> RecentSessionsProcessor | None:
-        handle = self._app.state.get(_STATE_KEY) if self._app is not None else None
-        return handle.processor if isinstance(handle, Instrumentation) else None
+        handle = handle_of(self._app) if self._app is not None else None
+        return handle.processor if handle is not None else None
 
     async def generate_stats(self, context: RequestContext) -> dict[str, Any]:
         processor = self._processor()

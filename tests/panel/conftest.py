@@ -18,8 +18,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from websockets.asyncio.client import ClientConnection, connect
 
 from litestar_ws_otel import Instrumentation, WebSocketTelemetryConfig, instrument_app
-from litestar_ws_otel.panel import PANEL_STATE_KEY, PanelState
+from litestar_ws_otel.panel import routes as panel_routes
 from tests.apps import echo
+from tests.live_sockets import LiveSockets
 from tests.servers import LiveServer, run_server
 
 TIMEOUT = 10.0
@@ -34,6 +35,7 @@ class Panel:
     handle: Instrumentation
     server: LiveServer
     exporter: InMemorySpanExporter
+    streams: LiveSockets
     prefix: str = "/_ws_otel"
 
     def url(self, path: str = "/", prefix: str | None = None) -> str:
@@ -45,11 +47,13 @@ class Panel:
     def live_url(self, prefix: str | None = None) -> str:
         return self.server.url(f"{self.prefix if prefix is None else prefix}/api/live")
 
-    @property
-    def state(self) -> PanelState:
-        state = self.app.state[PANEL_STATE_KEY]
-        assert isinstance(state, PanelState)
-        return state
+
+@pytest.fixture
+def streams(monkeypatch: pytest.MonkeyPatch) -> LiveSockets:
+    """Counts the live-socket handlers that this test's panels run."""
+    counter = LiveSockets()
+    monkeypatch.setattr(panel_routes, "serve_live", counter.wrap(panel_routes.serve_live))
+    return counter
 
 
 @pytest.fixture
@@ -69,7 +73,7 @@ def provider(exporter: InMemorySpanExporter) -> Generator[TracerProvider, None, 
 
 @pytest.fixture
 def start_panel(
-    provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter, streams: LiveSockets
 ) -> Generator[Callable[..., Panel], None, None]:
     """Factory: ``start_panel(config=None, *, handlers=(echo,), debug=True, **litestar_kwargs) -> Panel``."""
     with contextlib.ExitStack() as stack:
@@ -84,7 +88,7 @@ def start_panel(
             app = Litestar(route_handlers=list(handlers), debug=debug, **litestar_kwargs)
             handle = instrument_app(app, config, tracer_provider=provider)
             server = stack.enter_context(run_server(app))
-            return Panel(app=app, handle=handle, server=server, exporter=exporter)
+            return Panel(app=app, handle=handle, server=server, exporter=exporter, streams=streams)
 
         yield start
 

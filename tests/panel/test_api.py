@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +18,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as connect_sync
 
+import litestar_ws_otel.panel
 from litestar_ws_otel import WebSocketTelemetryConfig, WebSocketTelemetryPlugin, instrument_app
-from litestar_ws_otel.panel import PANEL_STATE_KEY
+from tests.live_sockets import LiveSockets
 from tests.panel.conftest import TIMEOUT, Panel, echo, open_live
 from tests.servers import run_server, wait_for
 
@@ -53,6 +55,10 @@ def wait_closed_sessions(panel: Panel, count: int) -> list[dict[str, Any]]:
 # --- page and assets ------------------------------------------------------------------------------
 
 
+PANEL_JS = Path(litestar_ws_otel.panel.__file__).parent / "static" / "js"
+PANEL_MODULES = sorted(path.name for path in PANEL_JS.glob("*.js"))
+
+
 def assert_security_headers(response: httpx.Response) -> None:
     csp = response.headers["content-security-policy"]
     assert "default-src 'self'" in csp
@@ -68,7 +74,7 @@ def test_index_is_html_with_strict_csp(start_panel: StartPanel) -> None:
     response = get(panel.url("/"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert 'src="static/panel.js"' in response.text
+    assert '<script type="module" src="static/js/main.js"></script>' in response.text
     assert_security_headers(response)
 
 
@@ -84,7 +90,13 @@ def test_prefix_without_slash_redirects_so_relative_urls_resolve(start_panel: St
 
 @pytest.mark.parametrize(
     ("name", "content_type"),
-    [("index.html", "text/html"), ("panel.css", "text/css"), ("panel.js", "javascript")],
+    [
+        ("index.html", "text/html"),
+        ("panel.css", "text/css"),
+        ("js/main.js", "javascript"),
+        # Every module the entry imports: module scripts need a JavaScript MIME type (nosniff is on).
+        *[(f"js/{name}", "javascript") for name in PANEL_MODULES if name != "main.js"],
+    ],
 )
 def test_static_assets_are_served_with_security_headers(start_panel: StartPanel, name: str, content_type: str) -> None:
     panel = start_panel()
@@ -190,11 +202,11 @@ async def test_export_is_a_json_download(start_panel: StartPanel) -> None:
 
 def test_panel_off_without_debug(start_panel: StartPanel) -> None:
     panel = start_panel(debug=False)
-    for path in ("/", "/api/sessions", "/api/config", "/api/live", "/static/panel.js"):
+    for path in ("/", "/api/sessions", "/api/config", "/api/live", "/static/js/main.js"):
         assert get(panel.url(path)).status_code == 404
     with pytest.raises(InvalidStatus):
         connect_sync(panel.live_url(), open_timeout=TIMEOUT)
-    assert PANEL_STATE_KEY not in panel.app.state
+    assert not [route.path for route in panel.app.routes if route.path.startswith("/_ws_otel")]
 
 
 def test_panel_on_with_panel_enabled_even_without_debug(start_panel: StartPanel) -> None:
@@ -218,7 +230,7 @@ EVERY_ROUTE = (
     "",
     "/",
     "/static/index.html",
-    "/static/panel.js",
+    "/static/js/main.js",
     "/static/panel.css",
     "/api/config",
     "/api/sessions",
@@ -242,7 +254,7 @@ async def assert_refused_everywhere(panel: Panel) -> None:
             pass
     assert refused.value.response.status_code == 403
     assert refused.value.response.body == b""
-    assert panel.state.streams.opened == 0
+    assert panel.streams.opened == 0
 
 
 async def test_client_outside_panel_allow_gets_403_and_no_data(start_panel: StartPanel) -> None:
@@ -272,7 +284,7 @@ async def test_panel_paths_produce_no_spans(start_panel: StartPanel) -> None:
         assert get(panel.url(path), follow_redirects=True).status_code == 200, path
     async with open_live(panel.live_url()) as events:
         assert (await events.next()).name == "snapshot"
-    wait_for(lambda: panel.state.streams.live == 0, timeout=TIMEOUT, what="the live socket to stop")
+    wait_for(lambda: panel.streams.live == 0, timeout=TIMEOUT, what="the live socket to stop")
     panel.handle.tracer_provider.force_flush()
     assert panel.exporter.get_finished_spans() == ()
     assert panel.handle.processor.sessions() == []
@@ -372,25 +384,24 @@ async def test_client_disconnect_stops_the_live_socket(start_panel: StartPanel) 
     async with open_live(panel.live_url()) as first, open_live(panel.live_url()) as second:
         assert (await first.next()).name == "snapshot"
         assert (await second.next()).name == "snapshot"
-        assert panel.state.streams.live == 2
-    wait_for(lambda: panel.state.streams.live == 0, timeout=TIMEOUT, what="both live sockets to stop")
-    assert panel.state.streams.opened == 2
+        assert panel.streams.live == 2
+    wait_for(lambda: panel.streams.live == 0, timeout=TIMEOUT, what="both live sockets to stop")
+    assert panel.streams.opened == 2
 
 
 SHUTDOWN_SECONDS = 5.0
 """A server with an open panel must stop well within this; uvicorn waits for HTTP streams forever."""
 
 
-def test_server_stops_promptly_with_a_live_socket_open(provider: Any) -> None:
+def test_server_stops_promptly_with_a_live_socket_open(provider: Any, streams: LiveSockets) -> None:
     """No ``timeout_graceful_shutdown``: uvicorn tells the live socket to go (1012) and the handler returns."""
     app = Litestar(route_handlers=[echo], debug=True)
     instrument_app(app, tracer_provider=provider)
-    state = app.state[PANEL_STATE_KEY]
     with run_server(app) as server, connect_sync(server.url("/_ws_otel/api/live"), open_timeout=TIMEOUT) as live:
         assert json.loads(live.recv(timeout=TIMEOUT))["event"] == "snapshot"
-        assert state.streams.live == 1
+        assert streams.live == 1
         server.stop(timeout=SHUTDOWN_SECONDS)
-        assert state.streams.live == 0
+        assert streams.live == 0
         assert close_code(live) == 1012  # service restart
 
 

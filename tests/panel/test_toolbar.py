@@ -62,11 +62,11 @@ def test_page_answers_under_the_toolbar_prefix_without_injection(start_panel: St
     panel = toolbar_app(start_panel)
     page = get_(panel.url("/", prefix=TOOLBAR))
     assert page.status_code == 200
-    assert 'src="static/panel.js"' in page.text
+    assert 'src="static/js/main.js"' in page.text
     assert not injected(page.text)
     assert "/_debug_toolbar/static/toolbar.js" not in page.text
     assert get_(panel.url("", prefix=TOOLBAR)).headers["location"] == "otel-ws/"
-    assert get_(panel.url("/static/panel.js", prefix=TOOLBAR)).status_code == 200
+    assert get_(panel.url("/static/js/main.js", prefix=TOOLBAR)).status_code == 200
     assert get_(panel.url("/api/sessions", prefix=TOOLBAR)).json() == {"sessions": []}
     # Under panel_path the toolbar does inject itself: that is why the second prefix exists.
     assert injected(get_(panel.url("/")).text)
@@ -85,7 +85,7 @@ async def test_toolbar_prefix_requests_are_not_recorded_and_the_live_socket_is_n
     assert get_(panel.url("/api/config", prefix=TOOLBAR)).status_code == 200
     async with open_live(panel.live_url(prefix=TOOLBAR)) as events:
         assert (await events.next()).name == "snapshot"
-    wait_for(lambda: panel.state.streams.live == 0, timeout=TIMEOUT, what="the live socket to stop")
+    wait_for(lambda: panel.streams.live == 0, timeout=TIMEOUT, what="the live socket to stop")
     history = get_(panel.server.http_url("/_debug_toolbar/api/requests")).json()
     assert [r for r in history if r["metadata"].get("path", "").startswith(TOOLBAR)] == []
     assert not any("otel-ws" in path or "_ws_otel" in path for path in tracked().values())
@@ -100,20 +100,20 @@ async def test_toolbar_tracks_the_live_socket_under_panel_path_unless_tracking_i
     known = tracked()
     async with open_live(panel.live_url()) as events:
         assert (await events.next()).name == "snapshot"
-    wait_for(lambda: panel.state.streams.live == 0, timeout=TIMEOUT, what="the live socket to stop")
+    wait_for(lambda: panel.streams.live == 0, timeout=TIMEOUT, what="the live socket to stop")
     new = [path for connection_id, path in tracked().items() if connection_id not in known]
     assert new == (["/_ws_otel/api/live"] if tracking else [])
 
 
 async def test_toolbar_prefix_keeps_the_access_guard(start_panel: StartPanel) -> None:
     panel = toolbar_app(start_panel, WebSocketTelemetryConfig(panel_allow=("10.0.0.0/8",)))
-    for path in ("/", "/static/panel.js", "/api/sessions"):
+    for path in ("/", "/static/js/main.js", "/api/sessions"):
         assert get_(panel.url(path, prefix=TOOLBAR)).status_code == 403
     with pytest.raises(InvalidStatus) as refused:
         async with connect(panel.live_url(prefix=TOOLBAR), open_timeout=TIMEOUT):
             pass
     assert refused.value.response.status_code == 403
-    assert panel.state.streams.opened == 0
+    assert panel.streams.opened == 0
 
 
 async def test_toolbar_panel_shows_an_escaped_summary(start_panel: StartPanel) -> None:

@@ -116,3 +116,36 @@ def test_config_is_frozen() -> None:
     config = WebSocketTelemetryConfig()
     with pytest.raises(AttributeError):
         config.max_sessions = 3  # type: ignore[misc]
+
+
+WRONG_TYPE_BY_ANNOTATION: dict[str, Any] = {
+    "bool": 1,
+    "bool | None": "yes",
+    "int": True,
+    "float": "1",
+    "str": None,
+    "str | None": 1,
+    "tuple[str, ...]": "origin",
+    "PayloadRedactor | None": 3,
+    "PanelAllow": "127.0.0.1",
+}
+"""One value of the wrong type per field annotation: a field of a new type needs an entry here."""
+
+
+def test_every_field_rejects_a_wrong_type_naming_the_field() -> None:
+    from dataclasses import fields
+
+    for field in fields(WebSocketTelemetryConfig):
+        annotation = str(field.type)
+        assert annotation in WRONG_TYPE_BY_ANNOTATION, f"{field.name}: no wrong value for {annotation}"
+        with pytest.raises(ValueError, match=field.name):
+            WebSocketTelemetryConfig(**{field.name: WRONG_TYPE_BY_ANNOTATION[annotation]})
+
+
+def test_a_field_whose_type_has_no_check_fails_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks are derived from the annotations, so a new field cannot skip validation silently."""
+    from litestar_ws_otel import config
+
+    monkeypatch.delitem(config._CHECKS_BY_ANNOTATION, "float")
+    with pytest.raises(TypeError, match=r"WebSocketTelemetryConfig\.session_ttl_seconds: no type check for 'float'"):
+        config._field_checks()

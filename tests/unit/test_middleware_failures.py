@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from litestar_ws_otel import Instrumentation, instrument_app, semconv
 from litestar_ws_otel import middleware as middleware_module
-from litestar_ws_otel.reporting import reset_reports
 from litestar_ws_otel.session import Session
 
 
@@ -25,13 +23,6 @@ async def echo(socket: WebSocket[Any, Any, Any]) -> None:
     text = await socket.receive_text()
     await socket.send_text(text.upper())
     await socket.close(code=1000)
-
-
-@pytest.fixture(autouse=True)
-def fresh_reports() -> Iterator[None]:
-    reset_reports()
-    yield
-    reset_reports()
 
 
 def scope(**overrides: Any) -> dict[str, Any]:
@@ -125,7 +116,7 @@ async def test_a_failing_event_writer_still_ends_the_span(
     def broken(*args: object) -> None:
         raise ValueError("cannot write events")
 
-    monkeypatch.setattr(middleware_module._span, "write_events", broken)
+    monkeypatch.setattr(middleware_module.spans, "write_events", broken)
     assert await converse(app, scope()) == EXPECTED
     (span,) = exporter.get_finished_spans()
     assert span.end_time is not None
@@ -206,7 +197,7 @@ async def test_a_sampled_out_session_is_neither_exported_nor_kept(monkeypatch: p
     def must_not_run(*args: object) -> None:
         raise AssertionError("events are built for a span nobody records")
 
-    monkeypatch.setattr(middleware_module._span, "write_events", must_not_run)
+    monkeypatch.setattr(middleware_module.spans, "write_events", must_not_run)
     assert await converse(app, scope()) == EXPECTED
     assert exporter.get_finished_spans() == ()
     assert handle.processor.sessions() == []

@@ -56,10 +56,6 @@ def test_predicate_decides_and_only_true_allows() -> None:
 
 
 def test_predicate_that_raises_denies_and_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
-    from litestar_ws_otel.reporting import reset_reports
-
-    reset_reports()
-
     def broken(_: ASGIConnection[Any, Any, Any, Any]) -> bool:
         raise RuntimeError("boom")
 

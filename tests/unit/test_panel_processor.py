@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from litestar_ws_otel.processor import RecentSessionsProcessor, context_with_session
+from litestar_ws_otel.processor import RecentSessionsProcessor
 from litestar_ws_otel.session import PreviewPolicy, Session
+from litestar_ws_otel.session_context import context_with_session
 
 POLICY = PreviewPolicy(
     capture_payloads=True, max_payload_bytes=16, capture_binary_preview=False, binary_preview_bytes=4

@@ -17,9 +17,11 @@ from litestar.serialization import encode_json
 from litestar.types import Message
 from opentelemetry.sdk.trace import TracerProvider
 
-from litestar_ws_otel.panel.stream import Event, StreamCounter, diff, serve_live, session_events
-from litestar_ws_otel.processor import RecentSessionsProcessor, context_with_session
+from litestar_ws_otel.panel.stream import Event, diff, serve_live, session_events
+from litestar_ws_otel.processor import RecentSessionsProcessor
 from litestar_ws_otel.session import PreviewPolicy, Session
+from litestar_ws_otel.session_context import context_with_session
+from tests.live_sockets import LiveSockets
 
 POLICY = PreviewPolicy(
     capture_payloads=True, max_payload_bytes=64, capture_binary_preview=False, binary_preview_bytes=4
@@ -149,7 +151,7 @@ class HeldSocket:
     """A Litestar app serving ``serve_live`` through an in-memory ``receive`` and ``send`` that the test holds."""
 
     def __init__(self, processor: RecentSessionsProcessor) -> None:
-        self.counter = StreamCounter()
+        self.counter = LiveSockets()
         self.polls = 0
         self.sent: list[Message] = []
         self.gate = asyncio.Event()  # cleared: the socket buffer is full and ``send`` does not return
@@ -159,7 +161,8 @@ class HeldSocket:
 
         @websocket("/live")
         async def live(socket: WebSocket[Any, Any, Any]) -> None:
-            await serve_live(socket, processor, self.counter, sleep=self.counted_sleep)
+            async with self.counter.serving():
+                await serve_live(socket, processor, sleep=self.counted_sleep)
 
         self.app = Litestar(route_handlers=[live])
 
@@ -172,6 +175,8 @@ class HeldSocket:
         await asyncio.sleep(0)
 
     async def send(self, message: Message) -> None:
+        if message["type"] == "websocket.send":
+            self.counter.events += 1
         if self.gone and message["type"] == "websocket.send":
             raise OSError("the client is gone")  # uvicorn's ClientDisconnected is an OSError
         self.sent.append(message)

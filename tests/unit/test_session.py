@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from litestar_ws_otel.config import Direction
-from litestar_ws_otel.semconv import truncate_text, utf8_size
+from litestar_ws_otel.redaction import truncate_text, utf8_size
 from litestar_ws_otel.session import PreviewPolicy, Session, SessionState
 
 CAPTURE = PreviewPolicy(capture_payloads=True, max_payload_bytes=8, capture_binary_preview=True, binary_preview_bytes=4)

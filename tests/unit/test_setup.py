@@ -13,10 +13,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from litestar_ws_otel import WebSocketTelemetryConfig, WebSocketTelemetryPlugin, instrument_app
+from litestar_ws_otel import instrument as ws_instrument
+from litestar_ws_otel import middleware as ws_middleware
 from litestar_ws_otel import provider as ws_provider
-from litestar_ws_otel import setup as ws_setup
 from litestar_ws_otel.provider import flush_on_shutdown
-from litestar_ws_otel.reporting import reset_reports
 
 OTEL_VARS = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -146,7 +146,7 @@ def test_instrument_app_is_idempotent(memory: tuple[TracerProvider, InMemorySpan
     handler = app.asgi_handler
     assert instrument_app(app, tracer_provider=provider) is first
     assert app.asgi_handler is handler
-    assert app.after_exception.count(ws_setup.record_handler_exception) == 1
+    assert app.after_exception.count(ws_middleware.record_handler_exception) == 1
     with TestClient(app) as client, client.websocket_connect("/echo") as socket:
         socket.send_text("hi")
         assert socket.receive_text() == "hi"
@@ -199,7 +199,7 @@ def test_plugin_instruments_the_app_at_startup(
 
 
 def test_exclude_pattern_always_covers_the_panel() -> None:
-    pattern = ws_setup._exclude_pattern(WebSocketTelemetryConfig(exclude_paths=(r"^/internal/",)))
+    pattern = ws_instrument._exclude_pattern(WebSocketTelemetryConfig(exclude_paths=(r"^/internal/",)))
     assert pattern.search("/_ws_otel/api/live")
     assert pattern.search("/_ws_otel")
     assert pattern.search("/_debug_toolbar/otel-ws/x")
@@ -225,6 +225,5 @@ async def test_shutdown_hook_flushes_the_provider(caplog: pytest.LogCaptureFixtu
         def force_flush(self, timeout_millis: int = 30000) -> bool:
             raise RuntimeError("exporter exploded")
 
-    reset_reports()
     await flush_on_shutdown(BrokenProvider())()
     assert "could not flush spans at shutdown" in caplog.text

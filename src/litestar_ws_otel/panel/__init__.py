@@ -1,7 +1,6 @@
-"""The inspector panel: a page, a JSON API and a live socket over the recent-sessions store."""
+"""The inspector panel: a page, a JSON API and a live socket over the recent-sessions store.
 
-from __future__ import annotations
-
-from litestar_ws_otel.panel.routes import PANEL_STATE_KEY, PanelState, register_panel
-
-__all__ = ("PANEL_STATE_KEY", "PanelState", "register_panel")
+``routes.register_panel`` serves it on an app; ``instrument_app`` calls it for apps in debug mode
+or with ``panel_enabled``. This package marker imports nothing, so importing one of its modules
+never loads the others.
+"""

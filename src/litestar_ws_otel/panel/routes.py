@@ -3,7 +3,7 @@
 ``register_panel`` adds one ``Router`` per prefix to an app that is already built: ``panel_path``
 and, when litestar-debug-toolbar is installed, ``/_debug_toolbar/otel-ws``, where the toolbar
 neither injects itself into the page nor records its requests. Both prefixes are excluded from
-the WebSocket instrumentation by ``setup._exclude_pattern``.
+the WebSocket instrumentation by ``instrument_app``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,21 +22,19 @@ from litestar.middleware import ASGIMiddleware
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
+from litestar_ws_otel.config import TOOLBAR_PANEL_PATH
 from litestar_ws_otel.panel.access import access_guard
-from litestar_ws_otel.panel.stream import StreamCounter, serve_live
-from litestar_ws_otel.setup import TOOLBAR_PANEL_PATH
+from litestar_ws_otel.panel.stream import serve_live
 
 if TYPE_CHECKING:
     from litestar import Litestar
     from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
 
-    from litestar_ws_otel.setup import Instrumentation
+    from litestar_ws_otel.handle import Instrumentation
 
-__all__ = ("PANEL_STATE_KEY", "SECURITY_HEADERS", "STATIC_DIR", "PanelState", "register_panel")
+__all__ = ("SECURITY_HEADERS", "STATIC_DIR", "register_panel")
 
 STATIC_DIR = Path(__file__).with_name("static")
-PANEL_STATE_KEY = "litestar_ws_otel.panel"
-"""Where ``app.state`` keeps the ``PanelState`` of a registered panel."""
 
 SECURITY_HEADERS: dict[str, str] = {
     # Same-origin everything and no inline code: a payload that slips past the page's escaping
@@ -56,17 +53,7 @@ _SPAN_ID = re.compile(r"[0-9a-f]{16}")
 _FLAGS = {"1": True, "true": True, "0": False, "false": False}
 
 
-@dataclass
-class PanelState:
-    """What ``register_panel`` set up for one app."""
-
-    prefixes: tuple[str, ...]
-    """The paths the panel answers under."""
-    streams: StreamCounter = field(default_factory=StreamCounter)
-    """Live sockets of this app's panel, whichever prefix they came through."""
-
-
-def register_panel(app: Litestar, handle: Instrumentation) -> PanelState:
+def register_panel(app: Litestar, handle: Instrumentation) -> tuple[str, ...]:
     """Serve the panel on ``app`` under ``panel_path`` (and the toolbar's prefix when it is installed).
 
     Args:
@@ -74,24 +61,19 @@ def register_panel(app: Litestar, handle: Instrumentation) -> PanelState:
         handle: The app's instrumentation, whose processor and config the panel reads.
 
     Returns:
-        The panel's state, also kept in ``app.state[PANEL_STATE_KEY]``.
+        The paths the panel answers under.
     """
-    existing = app.state.get(PANEL_STATE_KEY)
-    if isinstance(existing, PanelState):
-        return existing
     prefixes = [handle.config.panel_path]
     if _toolbar_installed() and TOOLBAR_PANEL_PATH not in prefixes:
         prefixes.append(TOOLBAR_PANEL_PATH)
-    state = PanelState(prefixes=tuple(prefixes))
     guard = access_guard(handle.config.panel_allow)
     for prefix in prefixes:
-        app.register(_router(prefix, handle, state.streams, guard))
-    app.state[PANEL_STATE_KEY] = state
+        app.register(_router(prefix, handle, guard))
     if "debug_toolbar.litestar.plugin" in sys.modules:  # the app may use the toolbar: do not import it otherwise
         from litestar_ws_otel.toolbar import bind_toolbar_panels
 
         bind_toolbar_panels(app)
-    return state
+    return tuple(prefixes)
 
 
 def _list_query(request: Request[Any, Any, Any]) -> tuple[Literal["open", "closed"] | None, int | None, bool]:
@@ -119,7 +101,7 @@ def _toolbar_installed() -> bool:
     return importlib.util.find_spec("debug_toolbar") is not None
 
 
-def _router(prefix: str, handle: Instrumentation, streams: StreamCounter, guard: Guard) -> Router:
+def _router(prefix: str, handle: Instrumentation, guard: Guard) -> Router:
     """One prefix's routes; fresh handler objects each time, since a handler belongs to one router."""
     processor = handle.processor
     config = handle.config
@@ -165,7 +147,7 @@ def _router(prefix: str, handle: Instrumentation, streams: StreamCounter, guard:
     @websocket("/api/live")
     async def api_live(socket: WebSocket[Any, Any, Any]) -> None:
         """The live channel; the router's guard refuses a handshake with ``403`` before any data."""
-        await serve_live(socket, processor, streams)
+        await serve_live(socket, processor)
 
     def _session_or_404(span_id: str) -> dict[str, Any]:
         document = processor.session(span_id) if _SPAN_ID.fullmatch(span_id) else None

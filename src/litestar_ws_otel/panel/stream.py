@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from litestar_ws_otel.processor import RecentSessionsProcessor
 
-__all__ = ("POLL_SECONDS", "Event", "StreamCounter", "diff", "serve_live", "session_events")
+__all__ = ("POLL_SECONDS", "Event", "diff", "serve_live", "session_events")
 
 POLL_SECONDS = 0.25
 """How often a live socket looks at the store: deltas reach the browser within about this long."""
@@ -35,18 +35,6 @@ _COUNTERS = ("messages_received", "messages_sent", "bytes_received", "bytes_sent
 
 Event: TypeAlias = tuple[str, dict[str, Any]]
 """An event's name and its JSON-ready data, whatever carries it."""
-
-
-@dataclass
-class StreamCounter:
-    """The live sockets one app's panel is serving; read by tests and by anyone wondering who listens."""
-
-    live: int = 0
-    """Sockets still being served: back to zero once every browser has gone."""
-    opened: int = 0
-    """Sockets accepted since the app started."""
-    events: int = 0
-    """Events produced for all sockets."""
 
 
 @dataclass(slots=True)
@@ -66,7 +54,6 @@ class _Cursor:
 async def serve_live(
     socket: WebSocket[Any, Any, Any],
     processor: RecentSessionsProcessor,
-    counter: StreamCounter,
     *,
     poll_seconds: float = POLL_SECONDS,
     sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
@@ -80,20 +67,14 @@ async def serve_live(
     Args:
         socket: The accepted-to-be connection; the access guard has already let it through.
         processor: The store to watch.
-        counter: Updated as the socket starts, gets events and ends.
         poll_seconds: Time between looks at the store.
         sleep: The wait between polls; tests pass one they control.
     """
     await socket.accept()
-    counter.live += 1
-    counter.opened += 1
-    try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(_cancel_on_disconnect, socket, group.cancel_scope)
-            await _send_events(socket, processor, counter, poll_seconds, sleep)
-            group.cancel_scope.cancel()  # the client went during a send: stop waiting on receive
-    finally:
-        counter.live -= 1
+    async with anyio.create_task_group() as group:
+        group.start_soon(_cancel_on_disconnect, socket, group.cancel_scope)
+        await _send_events(socket, processor, poll_seconds, sleep)
+        group.cancel_scope.cancel()  # the client went during a send: stop waiting on receive
 
 
 async def _cancel_on_disconnect(socket: WebSocket[Any, Any, Any], scope: anyio.CancelScope) -> None:
@@ -105,14 +86,12 @@ async def _cancel_on_disconnect(socket: WebSocket[Any, Any, Any], scope: anyio.C
 async def _send_events(
     socket: WebSocket[Any, Any, Any],
     processor: RecentSessionsProcessor,
-    counter: StreamCounter,
     poll_seconds: float,
     sleep: Callable[[float], Awaitable[Any]],
 ) -> None:
     """Send until the task is cancelled; return when a send finds the client gone."""
     async with contextlib.aclosing(session_events(processor, poll_seconds=poll_seconds, sleep=sleep)) as events:
         async for name, data in events:
-            counter.events += 1
             try:
                 await socket.send_data(encode_json({"event": name, "data": data}).decode())
             except (WebSocketDisconnect, OSError):  # uvicorn's ClientDisconnected is an OSError

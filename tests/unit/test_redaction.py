@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from litestar_ws_otel._span import read_handshake
 from litestar_ws_otel.config import DEFAULT_REDACT_QUERY_PARAMS, WebSocketTelemetryConfig
-from litestar_ws_otel.semconv import REDACTED, decode_header, redact_query
+from litestar_ws_otel.redaction import REDACTED, decode_header, redact_query
+from litestar_ws_otel.spans import read_handshake
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_headers_with_non_utf8_bytes_decode_without_error() -> None:
 
 @pytest.mark.parametrize("text", ["é" * 40_000, "a" * 20_000 + "🎉" * 9_000, "x" * 16_383 + "é"])
 def test_utf8_size_of_large_non_ascii_text_matches_encoding(text: str) -> None:
-    from litestar_ws_otel.semconv import utf8_size
+    from litestar_ws_otel.redaction import utf8_size
 
     assert utf8_size(text) == len(text.encode())
 
@@ -86,21 +86,8 @@ def test_utf8_size_of_large_non_ascii_text_matches_encoding(text: str) -> None:
     ],
 )
 def test_credentials_offered_as_subprotocols_are_redacted(offered: str, shown: str) -> None:
-    from litestar_ws_otel.semconv import redact_subprotocols
+    from litestar_ws_otel.redaction import redact_subprotocols
 
     assert redact_subprotocols(offered) == shown
     attributes = redact_headers([(b"sec-websocket-protocol", offered.encode())], ("sec-websocket-protocol",), ())
     assert attributes == {"http.request.header.sec-websocket-protocol": (shown,)}
-
-
-def test_one_header_pass_captures_and_carries_trace_context() -> None:
-    """A propagation header the config also captures is both shown and handed to the propagator."""
-    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    scope: Any = {
-        "type": "websocket",
-        "headers": [(b"Traceparent", traceparent.encode()), (b"baggage", b"a=1"), (b"baggage", b"b=2")],
-    }
-    handshake = read_handshake(scope, "/", WebSocketTelemetryConfig(capture_headers=("traceparent",)))
-    assert handshake.attributes["http.request.header.traceparent"] == (traceparent,)
-    assert "http.request.header.baggage" not in handshake.attributes
-    assert handshake.carrier == {"traceparent": traceparent, "baggage": "a=1,b=2"}

@@ -19,7 +19,7 @@ from opentelemetry.semconv.attributes import (
 from opentelemetry.trace import Status, StatusCode
 
 from litestar_ws_otel import semconv
-from litestar_ws_otel.semconv import decode_header, header_value, redact_query
+from litestar_ws_otel.redaction import decode_header, header_value, redact_query
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = (
     "Handshake",
     "end_attributes",
+    "error_type",
     "is_server_error",
     "read_handshake",
     "route_of",
@@ -213,30 +214,27 @@ def error_type(session: Session) -> str:
 
 
 def write_events(span: Span, session: Session) -> None:
-    """Add the kept records and lifecycle events in time order, each at its own timestamp.
-
-    Reads the ring as plain tuples rather than ``records()``: ending a session with a full ring
-    builds one attribute dict per message and little else.
-    """
+    """Add the kept records and lifecycle events in time order, each at its own timestamp."""
     lifecycle = _lifecycle(session)
     pending = 0
     next_ns = lifecycle[0][0] if lifecycle else None
     add_event = span.add_event
-    for time_ns, direction, kind, message_id, size, payload, truncated in session.raw_records():
+    for record in session.records():
+        time_ns = record.time_ns
         while next_ns is not None and next_ns <= time_ns:
             _emit(span, *lifecycle[pending])
             pending += 1
             next_ns = lifecycle[pending][0] if pending < len(lifecycle) else None
         attributes: dict[str, Any] = {
-            semconv.WEBSOCKET_MESSAGE_TYPE: kind,
-            semconv.WEBSOCKET_MESSAGE_ID: message_id,
-            semconv.WEBSOCKET_MESSAGE_SIZE: size,
+            semconv.WEBSOCKET_MESSAGE_TYPE: record.kind,
+            semconv.WEBSOCKET_MESSAGE_ID: record.message_id,
+            semconv.WEBSOCKET_MESSAGE_SIZE: record.size,
         }
-        if payload is not None:
-            attributes[semconv.WEBSOCKET_MESSAGE_PAYLOAD] = payload
-            attributes[semconv.WEBSOCKET_MESSAGE_TRUNCATED] = truncated
+        if record.payload is not None:
+            attributes[semconv.WEBSOCKET_MESSAGE_PAYLOAD] = record.payload
+            attributes[semconv.WEBSOCKET_MESSAGE_TRUNCATED] = record.truncated
         add_event(
-            semconv.WEBSOCKET_EVENT_RECEIVE if direction == "received" else semconv.WEBSOCKET_EVENT_SEND,
+            semconv.WEBSOCKET_EVENT_RECEIVE if record.direction == "received" else semconv.WEBSOCKET_EVENT_SEND,
             attributes,
             time_ns,
         )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from litestar.plugins import InitPlugin
 from opentelemetry.sdk.trace import TracerProvider
 
-from litestar_ws_otel.config import WebSocketTelemetryConfig
+from litestar_ws_otel.config import TOOLBAR_PANEL_PATH, WebSocketTelemetryConfig
+from litestar_ws_otel.handle import Instrumentation, attach_handle, handle_of
 from litestar_ws_otel.middleware import WebSocketTelemetryMiddleware, record_handler_exception
 from litestar_ws_otel.processor import RecentSessionsProcessor
 from litestar_ws_otel.provider import flush_on_shutdown, resolve_tracer_provider
@@ -21,28 +21,9 @@ if TYPE_CHECKING:
     from litestar.config.app import AppConfig
     from litestar.plugins.opentelemetry import OpenTelemetryPlugin
 
-__all__ = (
-    "TOOLBAR_PANEL_PATH",
-    "Instrumentation",
-    "WebSocketTelemetryPlugin",
-    "instrument_app",
-)
+__all__ = ("WebSocketTelemetryPlugin", "instrument_app")
 
-TOOLBAR_PANEL_PATH = "/_debug_toolbar/otel-ws"
 _INSTRUMENTATION_NAME = "litestar_ws_otel"
-_STATE_KEY = "litestar_ws_otel.instrumentation"
-"""Where ``app.state`` keeps the handle: Litestar apps take no weak references or new attributes."""
-
-
-@dataclass(frozen=True)
-class Instrumentation:
-    """What ``instrument_app`` set up: read sessions in code with ``handle.processor.sessions()``."""
-
-    config: WebSocketTelemetryConfig
-    processor: RecentSessionsProcessor
-    tracer_provider: TracerProvider
-    capture_payloads: bool
-    """The resolved setting: ``config.capture_payloads``, or ``app.debug`` when that is ``None``."""
 
 
 def instrument_app(
@@ -65,8 +46,8 @@ def instrument_app(
     Returns:
         The handle holding the recent-sessions processor.
     """
-    existing = app.state.get(_STATE_KEY)
-    if isinstance(existing, Instrumentation):
+    existing = handle_of(app)
+    if existing is not None:
         return existing
     if config is None:
         config = WebSocketTelemetryConfig()
@@ -86,7 +67,7 @@ def instrument_app(
         max_sessions=config.max_sessions, session_ttl_seconds=config.session_ttl_seconds
     )
     handle = Instrumentation(config, processor, provider, capture_payloads)
-    app.state[_STATE_KEY] = handle
+    attach_handle(app, handle)
     if config.enabled:
         provider.add_span_processor(processor)
         middleware = WebSocketTelemetryMiddleware(
@@ -101,7 +82,7 @@ def instrument_app(
         app.on_shutdown.append(flush_on_shutdown(provider))
         panel_enabled = app.debug if config.panel_enabled is None else config.panel_enabled
         if panel_enabled:
-            from litestar_ws_otel.panel.routes import register_panel  # the panel imports this module
+            from litestar_ws_otel.panel.routes import register_panel  # only apps that serve the panel load it
 
             register_panel(app, handle)
     return handle
