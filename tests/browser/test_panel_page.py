@@ -422,7 +422,7 @@ def test_refused_client_gets_403_and_no_data(page: Page, panel_server: StartServ
         "api/config",
         "api/sessions",
         f"api/sessions/{server.sessions()[0]['span_id']}",
-        "static/panel.js",
+        "static/js/main.js",
     ):
         answer = page.request.get(server.server.http_url(PANEL + path))
         assert answer.status == 403, path
