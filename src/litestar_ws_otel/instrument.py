@@ -9,7 +9,8 @@ from litestar.plugins import InitPlugin
 from opentelemetry.sdk.trace import TracerProvider
 
 from litestar_ws_otel.config import TOOLBAR_PANEL_PATH, WebSocketTelemetryConfig
-from litestar_ws_otel.handle import Instrumentation, attach_handle, handle_of
+from litestar_ws_otel.dispatch import dispatcher_for
+from litestar_ws_otel.handle import Instrumentation, InstrumentedApp, handle_of
 from litestar_ws_otel.middleware import WebSocketTelemetryMiddleware, record_handler_exception
 from litestar_ws_otel.processor import RecentSessionsProcessor
 from litestar_ws_otel.provider import flush_on_shutdown, resolve_tracer_provider
@@ -67,9 +68,8 @@ def instrument_app(
         max_sessions=config.max_sessions, session_ttl_seconds=config.session_ttl_seconds
     )
     handle = Instrumentation(config, processor, provider, capture_payloads)
-    attach_handle(app, handle)
     if config.enabled:
-        provider.add_span_processor(processor)
+        dispatcher_for(provider).attach(processor)
         middleware = WebSocketTelemetryMiddleware(
             config=config,
             tracer=provider.get_tracer(_INSTRUMENTATION_NAME, _version()),
@@ -78,6 +78,7 @@ def instrument_app(
             exclude=_exclude_pattern(config),
         )
         _install(app, middleware)
+        app.asgi_handler = InstrumentedApp(app.asgi_handler, handle)  # how handle_of finds the handle
         app.after_exception.append(record_handler_exception)
         app.on_shutdown.append(flush_on_shutdown(provider))
         panel_enabled = app.debug if config.panel_enabled is None else config.panel_enabled

@@ -211,6 +211,12 @@ class _Connection:
         except Exception as exc:
             report_once("could not start a WebSocket session span", exc)
             return
+        if session.malformed_messages:
+            report_once(
+                "WebSocket messages whose payload was neither str nor bytes were not recorded",
+                level=logging.DEBUG,
+                detail=f"{session.malformed_messages} in one session",
+            )
         try:
             if span.is_recording():  # a sampled-out session costs no event or attribute building
                 spans.write_events(span, session)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -19,7 +20,10 @@ from opentelemetry.semconv.attributes import (
 from opentelemetry.trace import Status, StatusCode
 
 from litestar_ws_otel import semconv
-from litestar_ws_otel.redaction import decode_header, header_value, redact_query
+from litestar_ws_otel.redaction import decode_header, header_value, is_credential_name, redact_query
+
+if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
+    from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -37,6 +41,7 @@ __all__ = (
     "end_attributes",
     "error_type",
     "is_server_error",
+    "primary_exception",
     "read_handshake",
     "route_of",
     "set_status",
@@ -82,8 +87,12 @@ def read_handshake(scope: Scope, path: str, config: WebSocketTelemetryConfig) ->
     }
     query = scope.get("query_string") or b""
     if query:
-        attributes[url_attributes.URL_QUERY] = redact_query(decode_header(query), config.redact_query_params)
-    plan = _header_plan(config.capture_headers, config.redact_headers, propagate.get_global_textmap())
+        attributes[url_attributes.URL_QUERY] = redact_query(
+            decode_header(query), config.redact_query_params, credential_rule=config.redact_credential_names
+        )
+    plan = _header_plan(
+        config.capture_headers, config.redact_headers, config.redact_credential_names, propagate.get_global_textmap()
+    )
     host = user_agent = None
     captured: dict[bytes, list[str]] = {}
     carrier: dict[str, str] = {}
@@ -118,11 +127,15 @@ _HOST, _USER_AGENT, _CAPTURE, _SECRET, _PROPAGATION = 1, 2, 4, 8, 16
 
 
 @lru_cache(maxsize=64)
-def _header_plan(capture: tuple[str, ...], redact: tuple[str, ...], textmap: TextMapPropagator) -> dict[bytes, int]:
+def _header_plan(
+    capture: tuple[str, ...], redact: tuple[str, ...], credential_rule: bool, textmap: TextMapPropagator
+) -> dict[bytes, int]:
     """What to do with each header name, as ASGI carries it (Latin-1 bytes): one lookup per header.
 
     Computed once per configuration and global propagator; the propagator's own fields are read
-    so that only its headers (never cookies or tokens) reach ``extract``.
+    so that only its headers (never cookies or tokens) reach ``extract``. A captured header is
+    secret when listed in ``redact`` or, with ``credential_rule``, when its name looks like a
+    credential's (``x-auth-token``).
     """
     plan: dict[bytes, int] = {b"host": _HOST, b"user-agent": _USER_AGENT}
 
@@ -132,7 +145,7 @@ def _header_plan(capture: tuple[str, ...], redact: tuple[str, ...], textmap: Tex
             plan[key] = plan.get(key, 0) | flag
 
     mark(capture, _CAPTURE)
-    mark((name for name in redact if name in capture), _SECRET)
+    mark((name for name in capture if name in redact or (credential_rule and is_credential_name(name))), _SECRET)
     mark(getattr(textmap, "fields", ()), _PROPAGATION)
     return plan
 
@@ -162,13 +175,34 @@ def status_code_of(session: Session) -> int | None:
     return None
 
 
+def primary_exception(exc: BaseException) -> BaseException:
+    """The exception that tells what happened; for an exception group, the first real error in it.
+
+    Handlers that read inside a task group (anyio, ``asyncio.TaskGroup``) get a client's
+    ``WebSocketDisconnect`` wrapped in a group. A group of disconnects only is the client leaving:
+    its first disconnect is the primary exception.
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves = list(_leaves(exc))
+    return next((leaf for leaf in leaves if not isinstance(leaf, WebSocketDisconnect)), leaves[0] if leaves else exc)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
 def is_server_error(session: Session, escaped: bool) -> bool:
     """Whether the server failed, as opposed to the client misbehaving or leaving.
 
     Litestar closes with 4500 for every exception that is not a ``WebSocketException``, including
     ``NotFoundException``, so the exception's own class decides when there is one.
     """
-    exc = session.exception
+    exc = None if session.exception is None else primary_exception(session.exception)
     if exc is not None:
         if isinstance(exc, WebSocketException):
             return exc.code == _INTERNAL_ERROR or exc.code in _LITESTAR_SERVER_ERRORS
@@ -206,7 +240,8 @@ def end_attributes(session: Session) -> dict[str, Any]:
 
 
 def error_type(session: Session) -> str:
-    exc = session.exception
+    """The span's ``error.type``: the primary exception's qualified class name, else the close code."""
+    exc = None if session.exception is None else primary_exception(session.exception)
     if exc is None:
         return str(session.close.code) if session.close is not None else "_OTHER"
     cls = type(exc)
@@ -247,7 +282,11 @@ def _lifecycle(session: Session) -> list[tuple[int, str, Attributes, BaseExcepti
     if session.accepted_ns is not None:
         events.append((session.accepted_ns, semconv.WEBSOCKET_EVENT_ACCEPT, None, None))
     exc = session.exception
-    if exc is not None and not isinstance(exc, WebSocketDisconnect) and session.exception_ns is not None:
+    if (
+        exc is not None
+        and not isinstance(primary_exception(exc), WebSocketDisconnect)
+        and session.exception_ns is not None
+    ):
         events.append((session.exception_ns, "exception", None, exc))
     close = session.close
     if close is not None:

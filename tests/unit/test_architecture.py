@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("middleware",),  # the producer: scope -> session + span
     ("documents",),  # the store's JSON view of a session
     ("processor",),  # the store
-    ("provider", "handle"),  # where spans go; the handle of one app
+    ("provider", "handle", "dispatch"),  # where spans go; the handle of one app; stores per provider
     ("panel.access", "panel.stream", "toolbar"),  # readers of the store
     ("panel.routes",),
     ("instrument",),  # the set-up wires every layer; nothing imports it
