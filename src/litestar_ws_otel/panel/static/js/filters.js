@@ -90,8 +90,9 @@ export function renderMatchCount() {
   const filtered = state.direction !== "all" || state.matcher;
   setText(el.matchCount, filtered ? `${shown} of ${plural(total, "message")}` : plural(total, "message"));
   let empty = "";
-  if (record.loading && !total) empty = "Loading messages…";
-  else if (!total) empty = record.summary.state === "open" ? "No messages yet." : "";
+  // The loader renders before it clears ``loading``: ``loaded`` is what says the fetch is done.
+  if (!record.loaded && record.loading && !total) empty = "Loading messages…";
+  else if (!total) empty = record.summary.state === "open" ? "No messages yet." : "No messages.";
   else if (!shown) empty = "No messages match the filter.";
   setText(el.timelineEmpty, empty);
   el.timelineEmpty.hidden = !empty;

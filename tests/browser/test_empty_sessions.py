@@ -1,0 +1,49 @@
+"""Sessions without messages: the timeline says so instead of loading forever."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from playwright.sync_api import Page, expect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from tests.browser.test_panel_page import assert_page_clean, forget_connection_errors, open_panel, session_row
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.browser.conftest import PageProblems, PanelServer
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_silent_open_session_says_no_messages_yet(
+    page: Page, panel_server: Callable[..., PanelServer], problems: PageProblems
+) -> None:
+    server = panel_server()
+    open_panel(page, server)
+    with connect(server.ws_url("/echo?quiet=1")):
+        row = session_row(page, "/echo?quiet=1")
+        expect(row.locator(".badge")).to_have_text("open")
+        row.click()
+        expect(page.locator("#timeline-empty")).to_have_text("No messages yet.")
+        expect(page.locator("#timeline-empty")).to_be_visible()
+    assert_page_clean(page, problems)
+
+
+def test_a_refused_handshake_says_it_had_no_messages(
+    page: Page, panel_server: Callable[..., PanelServer], problems: PageProblems
+) -> None:
+    server = panel_server()
+    open_panel(page, server)
+    with pytest.raises(InvalidStatus):
+        connect(server.ws_url("/deny"))
+    row = session_row(page, "/deny")
+    expect(row).to_have_count(1)
+    row.click()
+    expect(page.locator("#timeline-empty")).to_have_text("No messages.")
+    expect(page.locator("#timeline-empty")).to_be_visible()
+    forget_connection_errors(problems)
+    assert_page_clean(page, problems)
