@@ -55,6 +55,10 @@ TOOLBAR_PANEL_PATH = "/_debug_toolbar/otel-ws"
 # RFC 9110 token characters: what a header field name may contain.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$")
 _LOOPBACK_ONLY: tuple[str, ...] = ("127.0.0.0/8", "::1")
+# A DNS name or an IP literal (IPv6 in brackets); no scheme, port or path.
+_MAX_PORT = 65535
+_HOST_NAME = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?)+$|^\[[0-9a-f:.]+\]$", re.IGNORECASE)
+_ORIGIN = re.compile(r"^https?://(?P<host>[^/:?#\[\]]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,20 @@ class WebSocketTelemetryConfig:
     redact_headers: tuple[str, ...] = DEFAULT_REDACT_HEADERS
     """Headers whose values are always shown as ``[REDACTED]``, even when captured."""
     redact_query_params: tuple[str, ...] = DEFAULT_REDACT_QUERY_PARAMS
-    """Query parameters whose values become ``REDACTED`` in ``url.query`` (case-insensitive)."""
+    """Query parameters whose values become ``REDACTED`` in ``url.query`` (case-insensitive).
+
+    Names the credential rule (``redact_credential_names``) does not already catch; the rule is
+    applied on top of this list.
+    """
+    redact_credential_names: bool = True
+    """Also redact query parameters and captured headers whose *names* look like credentials.
+
+    Matched case- and separator-insensitively: names containing ``token``, ``secret``, ``passw``,
+    ``signature``, ``credential``, ``jwt``, ``session``, ``sessid``, ``apikey``, ``authoriz`` or
+    ``authent``, and names with a whole word ``auth``, ``key``, ``sig`` or ``pwd`` (``x-auth-token``,
+    ``X-Amz-Signature``, ``clientSecret``; not ``design``, ``keyboard``, ``author``). ``False`` keeps
+    only the explicit lists ``redact_query_params`` and ``redact_headers``.
+    """
     redact_payload: PayloadRedactor | None = None
     """Called with each captured payload before it is previewed; an error drops the preview."""
     exclude_paths: tuple[str, ...] = ()
@@ -102,6 +119,19 @@ class WebSocketTelemetryConfig:
     """Where the panel is served; it is never instrumented itself."""
     panel_allow: PanelAllow = _LOOPBACK_ONLY
     """Who may open the panel: loopback only unless widened. An error in a predicate denies."""
+    panel_allowed_hosts: tuple[str, ...] = ()
+    """Host names the panel answers to besides ``localhost``, ``127.0.0.1`` and ``[::1]`` (any port).
+
+    A request whose ``Host`` header names another host gets ``403``: a DNS-rebinding page cannot
+    read the panel. Name your hosts here when ``panel_allow`` admits other networks
+    (``("devbox.internal", "10.0.0.5")``).
+    """
+    panel_allowed_origins: tuple[str, ...] = ()
+    """Origins (``scheme://host[:port]``) besides the panel's own that may open its live socket and API.
+
+    A request with any other ``Origin`` (``null`` included) gets ``403`` before the handshake is
+    accepted.
+    """
     jaeger_url: str | None = None
     """Base URL of a Jaeger UI (``http://localhost:16686``) that the panel links trace ids to."""
 
@@ -126,6 +156,10 @@ class WebSocketTelemetryConfig:
                 raise ValueError(f"exclude_paths holds an invalid regular expression {pattern!r}: {exc}") from exc
         if not self.panel_path.startswith("/") or self.panel_path == "/" or self.panel_path.endswith("/"):
             raise ValueError(f"panel_path must start with '/' and not end with it, got {self.panel_path!r}")
+        _check_panel_hosts(self.panel_allowed_hosts)
+        _check_panel_origins(self.panel_allowed_origins)
+        object.__setattr__(self, "panel_allowed_hosts", tuple(h.lower() for h in self.panel_allowed_hosts))
+        object.__setattr__(self, "panel_allowed_origins", tuple(o.lower() for o in self.panel_allowed_origins))
         if self.jaeger_url is not None and not self.jaeger_url.startswith(("http://", "https://")):
             raise ValueError(f"jaeger_url must be an http(s) URL, got {self.jaeger_url!r}")
 
@@ -209,6 +243,21 @@ def _check_panel_allow(panel_allow: PanelAllow) -> None:
             ipaddress.ip_network(entry, strict=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"panel_allow must hold IP addresses or networks, got {entry!r}") from exc
+
+
+def _check_panel_hosts(hosts: tuple[str, ...]) -> None:
+    for host in hosts:
+        if not _HOST_NAME.match(host):
+            raise ValueError(
+                f"panel_allowed_hosts must hold host names or IP addresses without scheme or port, got {host!r}"
+            )
+
+
+def _check_panel_origins(origins: tuple[str, ...]) -> None:
+    for origin in origins:
+        match = _ORIGIN.match(origin)
+        if match is None or not _HOST_NAME.match(match["host"]) or int(match["port"] or 0) > _MAX_PORT:
+            raise ValueError(f"panel_allowed_origins must hold origins like 'http://host:port', got {origin!r}")
 
 
 _FIELD_CHECKS: dict[str, _Check] = _field_checks()

@@ -149,3 +149,23 @@ def test_a_field_whose_type_has_no_check_fails_at_import(monkeypatch: pytest.Mon
     monkeypatch.delitem(config._CHECKS_BY_ANNOTATION, "float")
     with pytest.raises(TypeError, match=r"WebSocketTelemetryConfig\.session_ttl_seconds: no type check for 'float'"):
         config._field_checks()
+
+
+@pytest.mark.parametrize("origin", ["null", "example.com", "http://x/", "ws://x", "http://x:99999", "http://x?y", ""])
+def test_panel_allowed_origins_must_be_scheme_host_port(origin: str) -> None:
+    with pytest.raises(ValueError, match="^panel_allowed_origins must"):
+        WebSocketTelemetryConfig(panel_allowed_origins=(origin,))
+
+
+@pytest.mark.parametrize("host", ["http://x", "x:80", "a/b", "", "::1", "a b"])
+def test_panel_allowed_hosts_must_be_bare_host_names(host: str) -> None:
+    with pytest.raises(ValueError, match="^panel_allowed_hosts must"):
+        WebSocketTelemetryConfig(panel_allowed_hosts=(host,))
+
+
+def test_panel_allowed_hosts_and_origins_are_normalised_to_lower_case() -> None:
+    config = WebSocketTelemetryConfig(
+        panel_allowed_hosts=("DevBox.Internal", "[FD00::1]"), panel_allowed_origins=("HTTP://LocalHost:3000",)
+    )
+    assert config.panel_allowed_hosts == ("devbox.internal", "[fd00::1]")
+    assert config.panel_allowed_origins == ("http://localhost:3000",)

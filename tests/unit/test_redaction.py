@@ -20,7 +20,8 @@ from litestar_ws_otel.spans import read_handshake
         ("api_key=a&api_key=b", "api_key=REDACTED&api_key=REDACTED"),
         ("token", "token"),
         ("token=", "token=REDACTED"),
-        ("q=a%20b&sig=x", "q=a%20b&sig=x"),
+        ("q=a%20b&sig=x", "q=a%20b&sig=REDACTED"),
+        ("design=x&signal=y", "design=x&signal=y"),
         ("password=p%26w&next=%2Fhome", "password=REDACTED&next=%2Fhome"),
     ],
 )
@@ -91,3 +92,91 @@ def test_credentials_offered_as_subprotocols_are_redacted(offered: str, shown: s
     assert redact_subprotocols(offered) == shown
     attributes = redact_headers([(b"sec-websocket-protocol", offered.encode())], ("sec-websocket-protocol",), ())
     assert attributes == {"http.request.header.sec-websocket-protocol": (shown,)}
+
+
+# --- the credential-name rule -------------------------------------------------------------------
+
+SECRET_NAMES = (
+    "access-token",
+    "Access_Token",
+    "accessToken",
+    "access.token",
+    "jwt",
+    "id_token",
+    "refresh_token",
+    "client_secret",
+    "clientSecret",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "sig",
+    "passwd",
+    "Password",
+    "pwd",
+    "session",
+    "session_id",
+    "PHPSESSID",
+    "authorization",
+    "auth",
+    "x-auth",
+    "api-key",
+    "apiKey",
+    "key",
+    "x-goog-signature",
+)
+PLAIN_NAMES = ("room", "design", "lang", "author", "keyboard", "monkey", "signal", "page", "q", "user", "channel")
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_credential_names_are_redacted_in_the_query(name: str) -> None:
+    query = f"room=lobby&{name}=s3cr3t-value&lang=en"
+    assert redact_query(query, ()) == f"room=lobby&{name}=REDACTED&lang=en"
+    assert redact_query(query, (), credential_rule=False) == query  # the documented opt-out
+
+
+@pytest.mark.parametrize("name", PLAIN_NAMES)
+def test_plain_names_are_kept_in_the_query(name: str) -> None:
+    assert redact_query(f"{name}=visible", ()) == f"{name}=visible"
+
+
+def test_opt_out_keeps_the_explicit_list() -> None:
+    config = WebSocketTelemetryConfig(redact_credential_names=False, redact_query_params=("room",))
+    scope: Any = {"type": "websocket", "headers": [], "query_string": b"room=1&jwt=abc"}
+    assert read_handshake(scope, "/", config).attributes["url.query"] == "room=REDACTED&jwt=abc"
+
+
+@pytest.mark.parametrize("header", ["x-auth-token", "x-access-token", "x-session-id", "x-amz-signature", "x-api-key"])
+def test_captured_headers_with_credential_names_are_redacted(header: str) -> None:
+    attributes = redact_headers([(header.encode(), b"s3cr3t"), (b"origin", b"http://a")], (header, "origin"), ())
+    assert attributes == {
+        f"http.request.header.{header}": (REDACTED,),
+        "http.request.header.origin": ("http://a",),
+    }
+
+
+def test_captured_headers_redaction_rule_can_be_turned_off() -> None:
+    config = WebSocketTelemetryConfig(capture_headers=("x-auth-token",), redact_credential_names=False)
+    scope: Any = {"type": "websocket", "headers": [(b"x-auth-token", b"visible")]}
+    assert read_handshake(scope, "/", config).attributes["http.request.header.x-auth-token"] == ("visible",)
+
+
+@pytest.mark.parametrize(
+    ("offered", "shown"),
+    [
+        ("0123456789abcdef0123456789abcdef", "[REDACTED]"),
+        ("DEADBEEFDEADBEEF01", "[REDACTED]"),
+        ("dGhpc2lzYXNlY3JldHRva2Vu", "[REDACTED]"),
+        ("Zm9vYmFyYmF6cXV4cXV1eA==", "[REDACTED]"),
+        ("a1B2-c3D4_e5F6g7H8i9", "[REDACTED]"),
+        ("chat, 0123456789abcdef0123456789abcdef", "chat, [REDACTED]"),
+        ("v1.AbCdEfGhIjKlMnOpQrSt", "[REDACTED]"),
+        ("chat-v2-protocol-json", "chat-v2-protocol-json"),
+        ("graphql-transport-ws", "graphql-transport-ws"),
+        ("wamp.2.json", "wamp.2.json"),
+        ("mqtt", "mqtt"),
+        ("0123456789abcdef", "0123456789abcdef"),
+    ],
+)
+def test_opaque_tokens_offered_as_subprotocols_are_redacted(offered: str, shown: str) -> None:
+    from litestar_ws_otel.redaction import redact_subprotocols
+
+    assert redact_subprotocols(offered) == shown

@@ -23,12 +23,12 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from litestar_ws_otel.config import TOOLBAR_PANEL_PATH
-from litestar_ws_otel.panel.access import access_guard
+from litestar_ws_otel.panel.access import PanelAccess
 from litestar_ws_otel.panel.stream import serve_live
 
 if TYPE_CHECKING:
     from litestar import Litestar
-    from litestar.types import ASGIApp, Guard, Message, Receive, Scope, Send
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
     from litestar_ws_otel.handle import Instrumentation
 
@@ -50,6 +50,9 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 _SPAN_ID = re.compile(r"[0-9a-f]{16}")
+_PAGE = "litestar_ws_otel.panel.page"
+"""Name prefix of the page's handler: the one route a top-level navigation from another site may open."""
+_REFUSAL_BODY = b"The litestar-ws-otel panel is not available to this request"
 _FLAGS = {"1": True, "true": True, "0": False, "false": False}
 
 
@@ -66,9 +69,9 @@ def register_panel(app: Litestar, handle: Instrumentation) -> tuple[str, ...]:
     prefixes = [handle.config.panel_path]
     if _toolbar_installed() and TOOLBAR_PANEL_PATH not in prefixes:
         prefixes.append(TOOLBAR_PANEL_PATH)
-    guard = access_guard(handle.config.panel_allow)
+    access = PanelAccess(handle.config)
     for prefix in prefixes:
-        app.register(_router(prefix, handle, guard))
+        app.register(_router(prefix, handle, access))
     if "debug_toolbar.litestar.plugin" in sys.modules:  # the app may use the toolbar: do not import it otherwise
         from litestar_ws_otel.toolbar import bind_toolbar_panels
 
@@ -101,14 +104,14 @@ def _toolbar_installed() -> bool:
     return importlib.util.find_spec("debug_toolbar") is not None
 
 
-def _router(prefix: str, handle: Instrumentation, guard: Guard) -> Router:
+def _router(prefix: str, handle: Instrumentation, access: PanelAccess) -> Router:
     """One prefix's routes; fresh handler objects each time, since a handler belongs to one router."""
     processor = handle.processor
     config = handle.config
     # Relative, so it stays right behind a proxy or a root_path: "/a/_ws_otel" -> "/a/_ws_otel/".
     index_location = prefix.rsplit("/", 1)[-1] + "/"
 
-    @get("/", sync_to_thread=False)
+    @get("/", sync_to_thread=False, name=f"{_PAGE}:{prefix}")
     def index(request: Request[Any, Any, Any]) -> Response[Any]:
         """The page. Litestar routes ``{prefix}`` and ``{prefix}/`` alike; the raw path tells them apart."""
         raw_path = request.scope.get("raw_path")
@@ -146,7 +149,7 @@ def _router(prefix: str, handle: Instrumentation, guard: Guard) -> Router:
 
     @websocket("/api/live")
     async def api_live(socket: WebSocket[Any, Any, Any]) -> None:
-        """The live channel; the router's guard refuses a handshake with ``403`` before any data."""
+        """The live channel; ``_Gate`` refuses a handshake with ``403`` before it gets here."""
         await serve_live(socket, processor)
 
     def _session_or_404(span_id: str) -> dict[str, Any]:
@@ -164,17 +167,58 @@ def _router(prefix: str, handle: Instrumentation, guard: Guard) -> Router:
     return Router(
         path=prefix,
         route_handlers=[index, api_config, api_sessions, api_session, api_export, api_live, static],
-        guards=[guard],
-        middleware=[_SecurityHeaders()],
+        middleware=[_SecurityHeaders(), _Gate(access)],
         include_in_schema=False,
     )
+
+
+class _Gate(ASGIMiddleware):
+    """Answers a refused request itself: ``403``, no data, and no exception for the app to log.
+
+    A guard would raise ``PermissionDeniedException``, which Litestar logs with its traceback in
+    debug mode, once per request. A refused WebSocket handshake is closed before it is accepted,
+    which the server answers with an HTTP ``403``.
+    """
+
+    scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
+
+    def __init__(self, access: PanelAccess) -> None:
+        self.access = access
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        handler_name = getattr(scope.get("route_handler"), "name", None)
+        page = isinstance(handler_name, str) and handler_name.startswith(_PAGE)
+        if self.access.refusal(scope, receive, send, page=page) is None:
+            await next_app(scope, receive, send)
+        elif scope["type"] == ScopeType.WEBSOCKET:
+            await _refuse_handshake(receive, send)
+        else:
+            await _refuse_http(send)
+
+
+async def _refuse_http(send: Send) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(_REFUSAL_BODY)).encode())]
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": _REFUSAL_BODY, "more_body": False})
+
+
+async def _refuse_handshake(receive: Receive, send: Send) -> None:
+    """Close before accept: the ASGI spec has the server answer that with an HTTP ``403``.
+
+    Not the denial-response extension: uvicorn's default WebSocket implementation logs an error
+    ("returned without completing handshake") for every such response, which is the log flood this
+    avoids.
+    """
+    message = await receive()  # websocket.connect, which the ASGI spec has the app read first
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "code": 1008, "reason": ""})
 
 
 class _SecurityHeaders(ASGIMiddleware):
     """Adds ``SECURITY_HEADERS`` to every panel response.
 
     A middleware rather than the router's ``response_headers``: those skip the static files'
-    ``ASGIFileResponse`` and the guard's ``403``.
+    ``ASGIFileResponse`` and the gate's ``403``.
     """
 
     scopes = (ScopeType.HTTP,)

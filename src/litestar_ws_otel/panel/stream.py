@@ -65,7 +65,7 @@ async def serve_live(
     in ``send``), and the handler returns. Whatever the page sends is ignored.
 
     Args:
-        socket: The accepted-to-be connection; the access guard has already let it through.
+        socket: The accepted-to-be connection; the panel's access check has already let it through.
         processor: The store to watch.
         poll_seconds: Time between looks at the store.
         sleep: The wait between polls; tests pass one they control.

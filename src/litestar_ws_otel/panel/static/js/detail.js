@@ -3,7 +3,7 @@
  * hex dump, and copying the payload. JSON tokens are coloured with text nodes and spans only.
  */
 
-import { copyText, el, setText, tag } from "./dom.js";
+import { copyText, el, setText, tag, textNode, visible } from "./dom.js";
 import { bytes, clockTime, hexDump, utf8Length } from "./format.js";
 import { state } from "./state.js";
 
@@ -122,19 +122,19 @@ function renderJson(node, value) {
   const token = /("(?:\\.|[^"\\])*")(\s*:)?|\b(true|false)\b|\b(null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
   let last = 0;
   for (const match of text.matchAll(token)) {
-    if (match.index > last) node.append(document.createTextNode(text.slice(last, match.index)));
+    if (match.index > last) node.append(textNode(text.slice(last, match.index)));
     const span = document.createElement("span");
     if (match[1]) {
       span.className = match[2] ? "j-key" : "j-string";
-      span.textContent = match[1];
+      span.textContent = visible(match[1]);
       node.append(span);
-      if (match[2]) node.append(document.createTextNode(match[2]));
+      if (match[2]) node.append(textNode(match[2]));
     } else {
       span.className = match[3] ? "j-bool" : match[4] ? "j-null" : "j-number";
-      span.textContent = match[0];
+      span.textContent = visible(match[0]);
       node.append(span);
     }
     last = match.index + match[0].length;
   }
-  if (last < text.length) node.append(document.createTextNode(text.slice(last)));
+  if (last < text.length) node.append(textNode(text.slice(last)));
 }

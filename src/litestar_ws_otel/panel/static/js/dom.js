@@ -59,9 +59,29 @@ export const el = {
   tplEvent: $("tpl-event"),
 };
 
-export function setText(node, text) {
+// Bidi overrides and isolates, bidi marks, zero-width characters: invisible in text, yet they
+// reorder or hide what is shown ("/raw/\u202egnp.exe" reads as "/raw/exe.png"). Every text the
+// page shows passes through visible(), which names each one: "⟨U+202E⟩".
+const HIDDEN_CHARS = /[\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+
+export function visible(text) {
   const value = text === null || text === undefined ? "" : String(text);
+  return value.replace(HIDDEN_CHARS, (c) => `⟨U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}⟩`);
+}
+
+/** A text node of visible(text): for helpers that build a run of text and element nodes. */
+export function textNode(text) {
+  return document.createTextNode(visible(text));
+}
+
+export function setText(node, text) {
+  const value = visible(text);
   if (node.textContent !== value) node.textContent = value;
+}
+
+/** A title attribute, through visible() like every text. */
+export function setTitle(node, text) {
+  node.title = visible(text);
 }
 
 export function badge(node, kind) {
@@ -72,7 +92,7 @@ export function badge(node, kind) {
 export function tag(text, kind) {
   const span = document.createElement("span");
   span.className = `tag tag-${kind}`;
-  span.textContent = text;
+  span.textContent = visible(text);
   return span;
 }
 

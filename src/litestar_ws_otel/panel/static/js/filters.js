@@ -3,7 +3,7 @@
  * their <mark> highlights (text nodes only, never parsed), and the "n of m messages" count.
  */
 
-import { el, ensureTabStop, setText } from "./dom.js";
+import { el, ensureTabStop, setText, textNode, visible } from "./dom.js";
 import { hexPairs, oneLine, plural } from "./format.js";
 import { state } from "./state.js";
 
@@ -38,13 +38,13 @@ export function renderPreview(row) {
   matcher.lastIndex = 0;
   for (const match of text.matchAll(matcher)) {
     if (!match[0]) continue;
-    if (match.index > last) cell.append(document.createTextNode(text.slice(last, match.index)));
+    if (match.index > last) cell.append(textNode(text.slice(last, match.index)));
     const mark = document.createElement("mark");
-    mark.textContent = match[0];
+    mark.textContent = visible(match[0]);
     cell.append(mark);
     last = match.index + match[0].length;
   }
-  if (last < text.length) cell.append(document.createTextNode(text.slice(last)));
+  if (last < text.length) cell.append(textNode(text.slice(last)));
 }
 
 function searchableText(m) {

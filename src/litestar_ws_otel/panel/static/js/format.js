@@ -73,7 +73,11 @@ export function hexDump(hex) {
 
 export function oneLine(text) {
   const flat = text.length > PREVIEW_CHARS * 4 ? text.slice(0, PREVIEW_CHARS * 4) : text;
-  return flat.replace(/\s+/g, " ").trim().slice(0, PREVIEW_CHARS);
+  // U+FEFF counts as whitespace in JS: keep it, so that visible() can name it.
+  return flat
+    .replace(/[^\S\ufeff]+/g, " ")
+    .replace(/^ | $/g, "")
+    .slice(0, PREVIEW_CHARS);
 }
 
 // ---------------------------------------------------------------------------------------------

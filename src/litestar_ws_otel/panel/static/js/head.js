@@ -3,7 +3,7 @@
  * and the "Open in Jaeger" link (only ever an http(s) URL built from the configured jaeger_url).
  */
 
-import { badge, el, setText, tag } from "./dom.js";
+import { badge, el, setText, setTitle, tag } from "./dom.js";
 import { badgeOf, bytes, clockTime, closeText, duration, fullDate, plural, sessionDuration } from "./format.js";
 import { state } from "./state.js";
 
@@ -11,7 +11,7 @@ export function renderHead(record) {
   const s = record.summary;
   badge(el.headBadge, badgeOf(s));
   setText(el.headRoute, s.route || s.name || "(no route)");
-  el.headRoute.title = s.name || "";
+  setTitle(el.headRoute, s.name || "");
   setText(el.headPath, s.path || "");
   el.headEvicted.hidden = !record.evicted;
   setText(el.headStarted, clockTime(s.started_at));

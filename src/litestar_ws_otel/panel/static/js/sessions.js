@@ -5,7 +5,7 @@
  */
 
 import { getJson } from "./api.js";
-import { badge, el, ensureTabStop, setText, showNotice } from "./dom.js";
+import { badge, el, ensureTabStop, setText, setTitle, showNotice, visible } from "./dom.js";
 import { badgeOf, bytes, clockTime, closeText, duration, fullDate, learnClock, plural, sessionDuration, totalMessages } from "./format.js";
 import { renderHead } from "./head.js";
 import { state } from "./state.js";
@@ -93,9 +93,9 @@ function renderRow(record) {
   record.row.dataset.state = kind;
   record.row.classList.toggle("is-evicted", record.evicted);
   setText(c.route, s.route || s.name || "(no route)");
-  c.route.title = s.name || "";
+  setTitle(c.route, s.name || "");
   setText(c.path, s.path || "");
-  c.path.title = s.path || "";
+  setTitle(c.path, s.path || "");
   setText(c.started, clockTime(s.started_at));
   c.started.title = fullDate(s.started_at);
   setText(c.duration, duration(sessionDuration(s), s.state === "open"));
@@ -113,7 +113,7 @@ function renderRow(record) {
     `${s.messages_sent ?? 0} sent`,
     s.close_code != null ? `closed ${closeText(s)}` : "",
   ];
-  record.row.setAttribute("aria-label", label.filter(Boolean).join(", "));
+  record.row.setAttribute("aria-label", visible(label.filter(Boolean).join(", ")));
 }
 
 export function renderCounts() {
