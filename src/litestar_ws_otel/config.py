@@ -134,6 +134,12 @@ class WebSocketTelemetryConfig:
     """
     jaeger_url: str | None = None
     """Base URL of a Jaeger UI (``http://localhost:16686``) that the panel links trace ids to."""
+    export_interval_seconds: float | None = 10.0
+    """How often an open session's new messages leave, as a ``{name} messages`` child span.
+
+    Long sessions show up in the backend while they last, and a crash loses at most about this
+    long of them. ``None`` exports a session only when it closes, as one span.
+    """
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -143,6 +149,8 @@ class WebSocketTelemetryConfig:
                 raise ValueError(f"{name} must be >= 1, got {value!r}")
         if self.session_ttl_seconds <= 0:
             raise ValueError(f"session_ttl_seconds must be > 0, got {self.session_ttl_seconds!r}")
+        if self.export_interval_seconds is not None and not self.export_interval_seconds > 0:
+            raise ValueError(f"export_interval_seconds must be > 0 or None, got {self.export_interval_seconds!r}")
         for name in ("capture_headers", "redact_headers"):
             for header in getattr(self, name):
                 if not _HEADER_NAME.match(header):
@@ -213,6 +221,7 @@ _CHECKS_BY_ANNOTATION: dict[str, _Check] = {
     "bool | None": _instance_of(bool, type(None)),
     "int": _instance_of(int),
     "float": _instance_of(int, float),
+    "float | None": _instance_of(int, float, type(None)),
     "str": _instance_of(str),
     "str | None": _instance_of(str, type(None)),
     "tuple[str, ...]": _string_tuple,

@@ -59,6 +59,7 @@ def session_summary(stored: StoredSession) -> dict[str, Any]:
         "started_at": _seconds(session.started_ns),
         "accepted_at": _seconds(session.accepted_ns),
         "ended_at": _seconds(session.ended_ns),
+        "exported_at": _seconds(session.exported_ns),
         "subprotocol": session.subprotocol,
         "messages_received": session.messages_received,
         "messages_sent": session.messages_sent,

@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from litestar_ws_otel.config import TOOLBAR_PANEL_PATH, WebSocketTelemetryConfig
 from litestar_ws_otel.dispatch import dispatcher_for
 from litestar_ws_otel.handle import Instrumentation, InstrumentedApp, handle_of
+from litestar_ws_otel.live_export import LiveExport
 from litestar_ws_otel.middleware import WebSocketTelemetryMiddleware, record_handler_exception
 from litestar_ws_otel.processor import RecentSessionsProcessor
 from litestar_ws_otel.provider import flush_on_shutdown, resolve_tracer_provider
@@ -69,17 +70,25 @@ def instrument_app(
     )
     handle = Instrumentation(config, processor, provider, capture_payloads)
     if config.enabled:
+        _check_event_limit(provider, config)
         dispatcher_for(provider).attach(processor)
+        tracer = provider.get_tracer(_INSTRUMENTATION_NAME, _version())
+        live_export = (
+            LiveExport(tracer, config.export_interval_seconds) if config.export_interval_seconds is not None else None
+        )
         middleware = WebSocketTelemetryMiddleware(
             config=config,
-            tracer=provider.get_tracer(_INSTRUMENTATION_NAME, _version()),
+            tracer=tracer,
             policy=_preview_policy(config, capture_payloads),
             owner=processor,
             exclude=_exclude_pattern(config),
+            live_export=live_export,
         )
         _install(app, middleware)
         app.asgi_handler = InstrumentedApp(app.asgi_handler, handle)  # how handle_of finds the handle
         app.after_exception.append(record_handler_exception)
+        if live_export is not None:
+            app.on_shutdown.append(live_export.stop)  # open sessions' last messages, before the flush
         app.on_shutdown.append(flush_on_shutdown(provider))
         panel_enabled = app.debug if config.panel_enabled is None else config.panel_enabled
         if panel_enabled:
@@ -136,6 +145,26 @@ def _install(app: Litestar, middleware: WebSocketTelemetryMiddleware) -> None:
     else:
         report_once("Litestar's OpenTelemetry middleware was not found where expected; WebSocket spans may be roots")
         app.asgi_handler = middleware(outer)
+
+
+_LIFECYCLE_EVENTS = 3
+"""Events of a session span besides its messages: accept, an exception, close."""
+
+
+def _check_event_limit(provider: TracerProvider, config: WebSocketTelemetryConfig) -> None:
+    """Refuse a provider that would silently drop the oldest events of a full session span.
+
+    The SDK offers no public view of a provider's span limits, so its ``_span_limits`` is read.
+    """
+    max_events = getattr(getattr(provider, "_span_limits", None), "max_events", None)
+    needed = config.max_messages_per_session + _LIFECYCLE_EVENTS
+    if isinstance(max_events, int) and max_events < needed:
+        raise ValueError(
+            f"max_messages_per_session={config.max_messages_per_session} needs {needed} events per span "
+            f"(the messages plus accept, exception and close), but the tracer provider keeps at most "
+            f"{max_events} (SpanLimits.max_events, OTEL_SPAN_EVENT_COUNT_LIMIT): raise that limit or lower "
+            "max_messages_per_session"
+        )
 
 
 def _preview_policy(config: WebSocketTelemetryConfig, capture_payloads: bool) -> PreviewPolicy:

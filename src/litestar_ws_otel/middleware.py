@@ -7,8 +7,10 @@ The exception itself is seen where the handler raises it, by an ``after_exceptio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
@@ -29,11 +31,18 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
     from litestar_ws_otel.config import WebSocketTelemetryConfig
+    from litestar_ws_otel.live_export import LiveExport, PendingExport
+    from litestar_ws_otel.session import MessageRecord
 
-__all__ = ("SCOPE_STATE_KEY", "WebSocketTelemetryMiddleware", "record_handler_exception")
+__all__ = ("WebSocketTelemetryMiddleware", "current_session", "record_handler_exception")
 
-SCOPE_STATE_KEY = "litestar_ws_otel.session"
-"""Where the connection's ``Session`` lives in ``scope["state"]``; also marks it as instrumented."""
+_CURRENT: ContextVar[tuple[object, Session] | None] = ContextVar("litestar_ws_otel.session", default=None)
+"""The connection being served in this context and its ``Session``; also marks it as instrumented.
+
+A context variable, not a key of the scope or of ``scope["state"]``: those are the app's own
+(``socket.scope``, ``socket.state``), which handlers read, count and serialise. The variable is
+reset when the connection ends, on every path.
+"""
 
 _NO_STATUS = 1005
 _ABNORMAL_CLOSURE = 1006
@@ -41,11 +50,22 @@ _SERVICE_RESTART = 1012
 _NO_HANDSHAKE = spans.Handshake({}, {})
 
 
+def current_session() -> Session | None:
+    """The ``Session`` of the WebSocket connection served in the current context, if any."""
+    current = _CURRENT.get()
+    return None if current is None else current[1]
+
+
 async def record_handler_exception(exc: Exception, scope: Scope) -> None:
     """``after_exception`` hook: Litestar turns the exception into a 4500 close, so catch it here first."""
-    session = scope.get("state", {}).get(SCOPE_STATE_KEY)
-    if isinstance(session, Session):
+    session = current_session()
+    if session is not None:
         session.on_exception(exc)
+
+
+def _connection_of(scope: Scope) -> object:
+    """What identifies a connection across copies of its scope: the ``state`` dict they share."""
+    return scope.get("state", scope)
 
 
 class WebSocketTelemetryMiddleware(ASGIMiddleware):
@@ -61,17 +81,19 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
         policy: PreviewPolicy,
         owner: object,
         exclude: re.Pattern[str] | None = None,
+        live_export: LiveExport | None = None,
     ) -> None:
         self.config = config
         self.tracer = tracer
         self.policy = policy
         self.owner = owner
+        self.live_export = live_export
         if exclude is not None:
             self.should_bypass_for_scope = lambda scope: exclude.search(scope["path"]) is not None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        state: dict[str, Any] = scope.setdefault("state", {})
-        if SCOPE_STATE_KEY in state:
+        current = _CURRENT.get()
+        if current is not None and current[0] is _connection_of(scope):  # an outer instance serves it
             await next_app(scope, receive, send)
             return
         try:
@@ -80,7 +102,7 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
             report_once("could not start tracing a WebSocket connection", exc)
             await next_app(scope, receive, send)
             return
-        state[SCOPE_STATE_KEY] = connection.session
+        marker = _CURRENT.set((_connection_of(scope), connection.session))
         escaped = False
         try:
             await next_app(scope, connection.receive_from(receive), connection.send_to(send))
@@ -88,13 +110,15 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
             escaped = connection.session.on_exception(exc)
             raise
         finally:
+            _CURRENT.reset(marker)
+            connection.detach()
             connection.end(escaped=escaped)
 
 
 class _Connection:
     """Per-connection glue: the wrapped ``receive``/``send`` feed the session; the span ends once."""
 
-    __slots__ = ("_handshake", "_middleware", "_parent", "_scope", "session", "span")
+    __slots__ = ("_handshake", "_middleware", "_parent", "_pending", "_scope", "_task", "_token", "session", "span")
 
     def __init__(self, middleware: WebSocketTelemetryMiddleware, scope: Scope) -> None:
         started_ns = time.time_ns()
@@ -113,6 +137,28 @@ class _Connection:
             started_ns=started_ns,
         )
         self.span: trace.Span | None = None
+        self._task = _current_task()
+        """The connection's own task: the only one that may make the session span current."""
+        self._token: object | None = None
+        self._pending: PendingExport | None = None
+
+    def _attach(self) -> None:
+        """Make the session span current in the connection's own task, so the handler's spans join it.
+
+        Sends from other tasks (a channels task, a ``websocket_stream`` child) may start the span
+        first; they never attach, since only this task's ``handle`` can detach again.
+        """
+        if self._token is None and self.span is not None and self._task is not None and _current_task() is self._task:
+            self._token = otel_context.attach(trace.set_span_in_context(self.span))
+
+    def detach(self) -> None:
+        """Restore the context the connection started with (in its own task, on every path)."""
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception as exc:
+                report_once("could not restore the OpenTelemetry context after a WebSocket session", exc)
 
     def _start_span(self) -> trace.Span:
         """Start the span on first use, after routing, so it is named by its route template."""
@@ -138,6 +184,9 @@ class _Connection:
             start_time=self.session.started_ns,
         )
         self._handshake = _NO_HANDSHAKE  # the SDK copied the attributes; keep no second copy per connection
+        live_export = self._middleware.live_export
+        if live_export is not None and self.span.is_recording():
+            self._pending = live_export.track(self.session, self.span)
         return self.span
 
     def receive_from(self, receive: Receive) -> Receive:
@@ -154,6 +203,7 @@ class _Connection:
                     return received
                 if self.span is None:
                     self._start_span()
+                    self._attach()
                 if message_type == "websocket.disconnect":
                     session.on_close(*_disconnect_close(message))
                 elif message_type != "websocket.connect":
@@ -185,6 +235,7 @@ class _Connection:
                     return
                 if self.span is None:
                     self._start_span()
+                self._attach()
                 if message_type == "websocket.accept":
                     subprotocol = message.get("subprotocol")
                     session.on_accept(redact_subprotocols(subprotocol) if subprotocol else None)
@@ -200,6 +251,20 @@ class _Connection:
                 report_once("could not record a sent WebSocket message", exc)
 
         return wrapped_send
+
+    def _unexported(self) -> tuple[list[MessageRecord] | None, int | None]:
+        """The records the session span carries, and its ``websocket.events.dropped``.
+
+        All kept records when nothing left early (``None``: the defaults); otherwise only those
+        written since the last ``messages`` span, and the drops among them.
+        """
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None, None
+        live_export = self._middleware.live_export
+        if live_export is not None:
+            live_export.untrack(pending)
+        return pending.close()
 
     def end(self, *, escaped: bool) -> None:
         """End the span exactly once, whatever way the connection ended."""
@@ -219,8 +284,9 @@ class _Connection:
             )
         try:
             if span.is_recording():  # a sampled-out session costs no event or attribute building
-                spans.write_events(span, session)
-                span.set_attributes(spans.end_attributes(session))
+                records, dropped = self._unexported()
+                spans.write_events(span, session, records)
+                span.set_attributes(spans.end_attributes(session, dropped))
                 spans.set_status(span, session, escaped)
         except Exception as exc:
             report_once("could not record a WebSocket session's events", exc)
@@ -229,6 +295,13 @@ class _Connection:
                 span.end(end_time=session.ended_ns)
             except Exception as exc:
                 report_once("could not end a WebSocket session span", exc)
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # not on an asyncio loop: never attach
+        return None
 
 
 def _disconnect_close(message: dict[str, Any]) -> tuple[int, str, str]:

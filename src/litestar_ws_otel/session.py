@@ -148,6 +148,7 @@ class Session:
         "ended_ns",
         "exception",
         "exception_ns",
+        "exported_ns",
         "malformed_messages",
         "max_messages",
         "messages_received",
@@ -197,6 +198,8 @@ class Session:
         self.bytes_received = 0
         self.bytes_sent = 0
         self.malformed_messages = 0
+        self.exported_ns: int | None = None
+        """When messages of this open session last left early, in a ``messages`` span."""
         """Messages whose payload was neither ``str`` nor bytes: not counted, sized or kept."""
 
     @property
@@ -204,18 +207,29 @@ class Session:
         """Messages counted but no longer (or never) in the ring."""
         return self.messages_received + self.messages_sent - min(self._written, self.max_messages)
 
-    def records(self) -> list[MessageRecord]:
-        """A snapshot of the ring, oldest first; safe to call from another thread.
+    @property
+    def written(self) -> int:
+        """Records written so far: the sequence number the next record will get."""
+        return self._written
 
-        Read newest first; a slot that a writer on another thread has reused meanwhile ends the
-        read, since every older slot is reused before it. A snapshot never mixes two records.
+    def records(self) -> list[MessageRecord]:
+        """A snapshot of the ring, oldest first; safe to call from another thread."""
+        return self.records_since(0)[0]
+
+    def records_since(self, sequence: int) -> tuple[list[MessageRecord], int]:
+        """The kept records written at or after ``sequence``, oldest first, and the next sequence.
+
+        A reader that remembers the returned sequence gets each record at most once; records
+        between the two sequences that are not returned were pushed out of the ring. Safe to call
+        from another thread: read newest first, a slot that a writer has reused meanwhile ends
+        the read, since every older slot is reused before it. A snapshot never mixes two records.
         """
         buffer, previews, slots = self._buffer, self._previews, self._slots
         written = self._written
         records: list[MessageRecord] = []
         if buffer is None:
-            return records
-        for index in range(written - 1, max(0, written - self.max_messages) - 1, -1):
+            return records, written
+        for index in range(written - 1, max(sequence, written - self.max_messages) - 1, -1):
             slot = index % slots
             offset = slot * _RECORD_SIZE
             sequence, time_ns, size, message_id, flags = _unpack_record(buffer, offset)
@@ -237,7 +251,7 @@ class Session:
                 )
             )
         records.reverse()
-        return records
+        return records, written
 
     def on_accept(self, subprotocol: str | None) -> None:
         if self.state is SessionState.CONNECTING:

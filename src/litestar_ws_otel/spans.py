@@ -34,10 +34,11 @@ if TYPE_CHECKING:
     from opentelemetry.util.types import Attributes
 
     from litestar_ws_otel.config import WebSocketTelemetryConfig
-    from litestar_ws_otel.session import Session
+    from litestar_ws_otel.session import MessageRecord, Session
 
 __all__ = (
     "Handshake",
+    "counter_attributes",
     "end_attributes",
     "error_type",
     "is_server_error",
@@ -47,6 +48,7 @@ __all__ = (
     "set_status",
     "span_name",
     "write_events",
+    "write_message_events",
 )
 
 _INTERNAL_ERROR = 1011
@@ -219,14 +221,20 @@ def is_server_error(session: Session, escaped: bool) -> bool:
     )
 
 
-def end_attributes(session: Session) -> dict[str, Any]:
-    attributes: dict[str, Any] = {
+def counter_attributes(session: Session, dropped: int) -> dict[str, Any]:
+    """The session's counters so far, and ``dropped``: messages of this span's stretch kept as no event."""
+    return {
         semconv.WEBSOCKET_MESSAGES_RECEIVED: session.messages_received,
         semconv.WEBSOCKET_MESSAGES_SENT: session.messages_sent,
         semconv.WEBSOCKET_BYTES_RECEIVED: session.bytes_received,
         semconv.WEBSOCKET_BYTES_SENT: session.bytes_sent,
-        semconv.WEBSOCKET_EVENTS_DROPPED: session.messages_dropped,
+        semconv.WEBSOCKET_EVENTS_DROPPED: dropped,
     }
+
+
+def end_attributes(session: Session, dropped: int | None = None) -> dict[str, Any]:
+    """What the session span carries at its end; ``dropped`` defaults to every message not in the ring."""
+    attributes = counter_attributes(session, session.messages_dropped if dropped is None else dropped)
     status_code = status_code_of(session)
     if status_code is not None:
         attributes[http_attributes.HTTP_RESPONSE_STATUS_CODE] = status_code
@@ -248,33 +256,46 @@ def error_type(session: Session) -> str:
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
-def write_events(span: Span, session: Session) -> None:
-    """Add the kept records and lifecycle events in time order, each at its own timestamp."""
+def write_events(span: Span, session: Session, records: Iterable[MessageRecord] | None = None) -> None:
+    """Add message records and lifecycle events in time order, each at its own timestamp.
+
+    ``records`` defaults to every record the ring keeps; a session whose earlier records already
+    left in ``messages`` spans passes the ones written since.
+    """
     lifecycle = _lifecycle(session)
     pending = 0
     next_ns = lifecycle[0][0] if lifecycle else None
     add_event = span.add_event
-    for record in session.records():
+    for record in session.records() if records is None else records:
         time_ns = record.time_ns
         while next_ns is not None and next_ns <= time_ns:
             _emit(span, *lifecycle[pending])
             pending += 1
             next_ns = lifecycle[pending][0] if pending < len(lifecycle) else None
-        attributes: dict[str, Any] = {
-            semconv.WEBSOCKET_MESSAGE_TYPE: record.kind,
-            semconv.WEBSOCKET_MESSAGE_ID: record.message_id,
-            semconv.WEBSOCKET_MESSAGE_SIZE: record.size,
-        }
-        if record.payload is not None:
-            attributes[semconv.WEBSOCKET_MESSAGE_PAYLOAD] = record.payload
-            attributes[semconv.WEBSOCKET_MESSAGE_TRUNCATED] = record.truncated
-        add_event(
-            semconv.WEBSOCKET_EVENT_RECEIVE if record.direction == "received" else semconv.WEBSOCKET_EVENT_SEND,
-            attributes,
-            time_ns,
-        )
+        add_event(*_message_event(record))
     for event in lifecycle[pending:]:
         _emit(span, *event)
+
+
+def write_message_events(span: Span, records: Iterable[MessageRecord]) -> None:
+    """Add message records as events, each at its own timestamp (a ``messages`` span's events)."""
+    add_event = span.add_event
+    for record in records:
+        add_event(*_message_event(record))
+
+
+def _message_event(record: MessageRecord) -> tuple[str, dict[str, Any], int]:
+    """``(name, attributes, timestamp)`` of one message's event."""
+    attributes: dict[str, Any] = {
+        semconv.WEBSOCKET_MESSAGE_TYPE: record.kind,
+        semconv.WEBSOCKET_MESSAGE_ID: record.message_id,
+        semconv.WEBSOCKET_MESSAGE_SIZE: record.size,
+    }
+    if record.payload is not None:
+        attributes[semconv.WEBSOCKET_MESSAGE_PAYLOAD] = record.payload
+        attributes[semconv.WEBSOCKET_MESSAGE_TRUNCATED] = record.truncated
+    name = semconv.WEBSOCKET_EVENT_RECEIVE if record.direction == "received" else semconv.WEBSOCKET_EVENT_SEND
+    return name, attributes, record.time_ns
 
 
 def _lifecycle(session: Session) -> list[tuple[int, str, Attributes, BaseException | None]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -46,4 +47,22 @@ def test_a_refused_handshake_says_it_had_no_messages(
     expect(page.locator("#timeline-empty")).to_have_text("No messages.")
     expect(page.locator("#timeline-empty")).to_be_visible()
     forget_connection_errors(problems)
+    assert_page_clean(page, problems)
+
+
+def test_a_live_session_shows_when_its_messages_last_left(
+    page: Page, panel_server: Callable[..., PanelServer], problems: PageProblems
+) -> None:
+    server = panel_server(export_interval_seconds=0.2)
+    open_panel(page, server)
+    with connect(server.ws_url("/echo?live=1")) as ws:
+        row = session_row(page, "/echo?live=1")
+        row.click()
+        expect(page.locator("#head-exported")).to_have_text("not yet")
+        ws.send("hello")
+        assert ws.recv(timeout=10) == "hello"
+        # A clock time once the export timer has sent the message on (HH:MM:SS).
+        expect(page.locator("#head-exported")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d"))
+    expect(row.locator(".badge")).not_to_have_text("open")
+    expect(page.locator("#head-exported")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d.*, then at close$"))
     assert_page_clean(page, problems)

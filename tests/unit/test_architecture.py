@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "reporting", "semconv", "redaction", "panel"),  # leaves: import nothing of the package
     ("session",),  # one connection's record; no OpenTelemetry, no Litestar
     ("session_context", "spans"),  # a session to a span: the context key, attributes and events
+    ("live_export",),  # open sessions' new messages as child spans, on a timer
     ("middleware",),  # the producer: scope -> session + span
     ("documents",),  # the store's JSON view of a session
     ("processor",),  # the store

@@ -123,6 +123,7 @@ WRONG_TYPE_BY_ANNOTATION: dict[str, Any] = {
     "bool | None": "yes",
     "int": True,
     "float": "1",
+    "float | None": True,
     "str": None,
     "str | None": 1,
     "tuple[str, ...]": "origin",

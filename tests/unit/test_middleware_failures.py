@@ -157,9 +157,15 @@ async def test_a_recording_error_in_send_is_logged_and_the_message_still_sent(
 async def test_a_second_instrumentation_layer_passes_through(monkeypatch: pytest.MonkeyPatch) -> None:
     """A connection already marked as instrumented is not traced twice (e.g. nested apps)."""
     app, exporter = instrumented()
-    marked = scope(state={middleware_module.SCOPE_STATE_KEY: object()})
-    assert await converse(app, marked) == EXPECTED
+    state: dict[str, Any] = {}
+    outer = middleware_module._CURRENT.set((state, object()))  # type: ignore[arg-type]
+    try:
+        assert await converse(app, scope(state=state)) == EXPECTED
+    finally:
+        middleware_module._CURRENT.reset(outer)
     assert exporter.get_finished_spans() == ()
+    assert await converse(app, scope(state={})) == EXPECTED  # another connection in the same context is traced
+    assert len(exporter.get_finished_spans()) == 1
 
 
 def bare_connection(handle: Instrumentation, provider: TracerProvider) -> Any:

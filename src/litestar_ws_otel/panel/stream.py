@@ -31,7 +31,8 @@ __all__ = ("POLL_SECONDS", "Event", "diff", "serve_live", "session_events")
 POLL_SECONDS = 0.25
 """How often a live socket looks at the store: deltas reach the browser within about this long."""
 
-_COUNTERS = ("messages_received", "messages_sent", "bytes_received", "bytes_sent")
+_COUNTERS = ("messages_received", "messages_sent", "bytes_received", "bytes_sent", "exported_at")
+"""What a ``messages`` event updates: the counters, and when the session's messages last left early."""
 
 Event: TypeAlias = tuple[str, dict[str, Any]]
 """An event's name and its JSON-ready data, whatever carries it."""
@@ -45,7 +46,7 @@ class _Cursor:
     """The last received-message id sent; ids count per direction from 1."""
     sent: int
     """The last sent-message id sent."""
-    counters: tuple[int, ...]
+    counters: tuple[int | float | None, ...]
     """Message and byte counters as last sent: a change means a ``messages`` event is due."""
     closed: bool
     """Whether ``session_closed`` was sent (or the session was closed in the snapshot)."""
@@ -141,7 +142,7 @@ def diff(processor: RecentSessionsProcessor, cursors: dict[str, _Cursor]) -> lis
         span_id = summary["span_id"]
         cursor = cursors.get(span_id)
         if cursor is None:
-            cursor = cursors[span_id] = _Cursor(received=0, sent=0, counters=(0, 0, 0, 0), closed=False)
+            cursor = cursors[span_id] = _Cursor(received=0, sent=0, counters=(0, 0, 0, 0, None), closed=False)
             events.append(("session_opened", summary))
         counters = tuple(summary[name] for name in _COUNTERS)
         if counters != cursor.counters:

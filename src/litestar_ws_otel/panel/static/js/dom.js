@@ -30,6 +30,7 @@ export const el = {
   headReceived: $("head-received"),
   headSent: $("head-sent"),
   headClose: $("head-close"),
+  headExported: $("head-exported"),
   headStatus: $("head-status"),
   headTrace: $("head-trace"),
   headSpan: $("head-span"),

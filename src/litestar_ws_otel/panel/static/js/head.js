@@ -20,6 +20,7 @@ export function renderHead(record) {
   setText(el.headReceived, `${plural(s.messages_received ?? 0, "msg")} · ${bytes(s.bytes_received ?? 0)}`);
   setText(el.headSent, `${plural(s.messages_sent ?? 0, "msg")} · ${bytes(s.bytes_sent ?? 0)}`);
   setText(el.headClose, s.state === "open" ? "—" : closeText(s) || "—");
+  setText(el.headExported, exportedText(s));
   el.headStatus.replaceChildren(tag(s.status === "error" ? "error" : "unset", s.status === "error" ? "error" : "muted"));
   setText(el.headTrace, s.trace_id || "");
   setText(el.headSpan, s.span_id || "");
@@ -27,6 +28,12 @@ export function renderHead(record) {
   el.jaegerLink.hidden = !jaeger;
   if (jaeger) el.jaegerLink.href = jaeger;
   else el.jaegerLink.removeAttribute("href");
+}
+
+/** When the session's messages last left for the trace backend: while open, on the export timer. */
+function exportedText(s) {
+  if (typeof s.exported_at === "number") return `${clockTime(s.exported_at)}${s.state === "open" ? "" : ", then at close"}`;
+  return s.state === "open" ? "not yet" : "at close";
 }
 
 function jaegerUrl(traceId) {

@@ -180,7 +180,7 @@ function applyMessages(data) {
   const record = state.sessions.get(data.span_id);
   if (!record) return;
   const counters = {};
-  for (const key of ["messages_received", "messages_sent", "bytes_received", "bytes_sent"]) {
+  for (const key of ["messages_received", "messages_sent", "bytes_received", "bytes_sent", "exported_at"]) {
     if (typeof data[key] === "number") counters[key] = data[key];
   }
   record.summary = { ...record.summary, ...counters };

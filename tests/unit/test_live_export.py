@@ -1,0 +1,191 @@
+"""Incremental export of open sessions: what leaves, when, and that every message is accounted for once."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+import pytest
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from litestar_ws_otel import WebSocketTelemetryConfig, instrument_app
+from litestar_ws_otel.live_export import LiveExport
+from litestar_ws_otel.session import PreviewPolicy, Session
+from tests.apps import echo
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from opentelemetry.sdk.trace import ReadableSpan
+
+POLICY = PreviewPolicy(
+    capture_payloads=True, max_payload_bytes=64, capture_binary_preview=False, binary_preview_bytes=4
+)
+SECOND = 1_000_000_000
+
+
+@pytest.fixture
+def traced() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()
+
+
+def open_session(provider: TracerProvider, max_messages: int = 10) -> tuple[Session, object]:
+    session = Session(policy=POLICY, max_messages=max_messages, started_ns=0)
+    span = provider.get_tracer("t").start_span("WS /chat/{room}", start_time=0)
+    return session, span
+
+
+def ids(span: ReadableSpan, direction: str) -> list[int]:
+    name = "websocket.receive" if direction == "received" else "websocket.send"
+    return [event.attributes["websocket.message.id"] for event in span.events if event.name == name]  # type: ignore[index]
+
+
+def test_new_records_leave_once_per_interval_as_a_child_span(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=10)
+    session, span = open_session(provider)
+    live.track(session, span)  # type: ignore[arg-type]
+    for text in ("a", "b", "c"):
+        session.on_message("received", text)
+    session.on_message("sent", "ok")
+    assert live.export_due(now_ns=9 * SECOND) == 0  # not yet an interval since the session started
+    assert live.export_due(now_ns=10 * SECOND) == 1
+    (child,) = exporter.get_finished_spans()
+    assert child.name == "WS /chat/{room} messages"
+    assert child.kind is SpanKind.INTERNAL
+    assert child.parent is not None
+    assert child.parent.span_id == span.get_span_context().span_id  # type: ignore[attr-defined]
+    assert child.context.trace_id == span.get_span_context().trace_id  # type: ignore[attr-defined]
+    assert (ids(child, "received"), ids(child, "sent")) == ([1, 2, 3], [1])
+    assert child.attributes is not None
+    assert child.attributes["websocket.messages.received"] == 3
+    assert child.attributes["websocket.events.dropped"] == 0
+    assert session.exported_ns == 10 * SECOND
+    live.stop()
+
+
+def test_a_quiet_session_exports_nothing_new(traced: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    provider, exporter = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=1)
+    session, span = open_session(provider)
+    live.track(session, span)  # type: ignore[arg-type]
+    assert live.export_due(now_ns=5 * SECOND) == 0  # no message at all
+    session.on_message("received", "x")
+    assert live.export_due(now_ns=6 * SECOND) == 1
+    assert live.export_due(now_ns=60 * SECOND) == 0  # nothing since
+    session.on_message("sent", "y")
+    assert live.export_due(now_ns=60 * SECOND) == 1  # quiet for long: the next look sends it
+    session.on_message("sent", "z")
+    assert live.export_due(now_ns=60 * SECOND + SECOND // 2) == 0  # due only an interval after the last export
+    assert live.export_due(now_ns=61 * SECOND) == 1
+    assert [ids(s, "received") + ids(s, "sent") for s in exporter.get_finished_spans()] == [[1], [1], [2]]
+    live.stop()
+
+
+def test_every_message_is_exported_once_or_counted_as_dropped(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """Across the children and the close, events + dropped = messages, per direction, no id twice."""
+    provider, exporter = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=1)
+    session, span = open_session(provider, max_messages=10)
+    pending = live.track(session, span)  # type: ignore[arg-type]
+    sent_per_interval = [3, 25, 0, 10, 4]  # 25 overflows a ring of 10
+    for interval, count in enumerate(sent_per_interval, start=1):
+        for _ in range(count):
+            session.on_message("received", "m")
+            session.on_message("sent", "r")
+        live.export_due(now_ns=interval * 10 * SECOND)
+    for _ in range(7):
+        session.on_message("received", "late")
+    live.untrack(pending)
+    records, dropped = pending.close()
+    assert records is not None
+    assert dropped is not None
+    children = exporter.get_finished_spans()
+    exported = {direction: [i for s in children for i in ids(s, direction)] for direction in ("received", "sent")}
+    exported["received"] += [r.message_id for r in records if r.direction == "received"]
+    exported["sent"] += [r.message_id for r in records if r.direction == "sent"]
+    total_dropped = sum(s.attributes["websocket.events.dropped"] for s in children) + dropped  # type: ignore[index,misc]
+    for direction in ("received", "sent"):
+        assert len(exported[direction]) == len(set(exported[direction]))
+        assert exported[direction] == sorted(exported[direction])
+    assert len(exported["received"]) + len(exported["sent"]) + total_dropped == session.written
+    assert session.written == session.messages_received + session.messages_sent == 2 * 42 + 7
+    assert max(exported["received"]) == session.messages_received  # the newest message is never lost
+    assert pending.take() == ([], 0)  # closed: the session span has the rest
+    live.stop()
+
+
+def test_a_session_that_never_exported_closes_as_one_span(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, _ = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=10)
+    session, span = open_session(provider)
+    pending = live.track(session, span)  # type: ignore[arg-type]
+    session.on_message("received", "x")
+    live.untrack(pending)
+    assert pending.close() == (None, None)  # the session span carries everything, as without live export
+    assert live.export_due(now_ns=100 * SECOND) == 0
+    live.stop()
+
+
+def test_stop_exports_what_open_sessions_have_not(traced: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    provider, exporter = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=3600)
+    session, span = open_session(provider)
+    live.track(session, span)  # type: ignore[arg-type]
+    session.on_message("received", "x")
+    live.stop()
+    (child,) = exporter.get_finished_spans()
+    assert ids(child, "received") == [1]
+
+
+def test_the_thread_exports_on_its_own_and_ends_with_its_exporter(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=0.05)
+    session = Session(policy=POLICY, max_messages=10)
+    span = provider.get_tracer("t").start_span("WS /x")
+    live.track(session, span)  # type: ignore[arg-type]
+    session.on_message("received", "x")
+    thread = live._thread
+    assert thread is not None
+    deadline = threading.Event()
+    for _ in range(200):
+        if exporter.get_finished_spans():
+            break
+        deadline.wait(0.05)
+    assert [s.name for s in exporter.get_finished_spans()] == ["WS /x messages"]
+    exporter_ref = weakref.ref(live)
+    del live
+    gc.collect()
+    assert exporter_ref() is None
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def test_a_provider_with_too_few_events_per_span_is_refused() -> None:
+    from litestar import Litestar
+
+    provider = TracerProvider(span_limits=SpanLimits(max_events=50))
+    app = Litestar(route_handlers=[echo])
+    with pytest.raises(
+        ValueError, match=r"max_messages_per_session=100 needs 103 .* at most 50 \(SpanLimits\.max_events"
+    ):
+        instrument_app(app, tracer_provider=provider)
+    assert instrument_app(app, WebSocketTelemetryConfig(max_messages_per_session=47), tracer_provider=provider)
+    provider.shutdown()
