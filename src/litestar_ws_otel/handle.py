@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from litestar_ws_otel.config import WebSocketTelemetryConfig
     from litestar_ws_otel.processor import RecentSessionsProcessor
+    from litestar_ws_otel.statistics import SessionStatistics
 
 __all__ = ("Instrumentation", "InstrumentedApp", "handle_of")
 
@@ -36,6 +37,8 @@ class Instrumentation:
     tracer_provider: TracerProvider
     capture_payloads: bool
     """The resolved setting: ``config.capture_payloads``, or ``app.debug`` when that is ``None``."""
+    statistics: SessionStatistics
+    """This app's connection, message and duration numbers: what the metrics and the panel report."""
 
 
 class InstrumentedApp:

@@ -6,17 +6,21 @@ import re
 from typing import TYPE_CHECKING
 
 from litestar.plugins import InitPlugin
+from opentelemetry import trace
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
 from litestar_ws_otel.config import TOOLBAR_PANEL_PATH, WebSocketTelemetryConfig
 from litestar_ws_otel.dispatch import dispatcher_for
 from litestar_ws_otel.handle import Instrumentation, InstrumentedApp, handle_of
 from litestar_ws_otel.live_export import LiveExport
+from litestar_ws_otel.metrics import metrics_for
 from litestar_ws_otel.middleware import WebSocketTelemetryMiddleware, record_handler_exception
 from litestar_ws_otel.processor import RecentSessionsProcessor
-from litestar_ws_otel.provider import flush_on_shutdown, resolve_tracer_provider
+from litestar_ws_otel.provider import flush_on_shutdown, resolve_meter_provider, resolve_tracer_provider
 from litestar_ws_otel.reporting import report_once
 from litestar_ws_otel.session import PreviewPolicy
+from litestar_ws_otel.statistics import SessionStatistics
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -33,8 +37,9 @@ def instrument_app(
     config: WebSocketTelemetryConfig | None = None,
     *,
     tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> Instrumentation:
-    """Trace every WebSocket connection of ``app``, an app that is already built.
+    """Trace every WebSocket connection of ``app``, an app that is already built, and count them in metrics.
 
     Calling it again on the same app returns the first result and adds nothing, so a connection
     never gets two spans.
@@ -44,9 +49,11 @@ def instrument_app(
         config: What to record; defaults suit development (payloads only in debug mode).
         tracer_provider: Where spans go. Defaults to the global SDK provider, or a new one set up
             from the ``OTEL_*`` environment variables.
+        meter_provider: Where metrics go. Defaults to the global meter provider, or, when the tracer
+            provider is set up from the environment, a new one exporting to the same OTLP endpoint.
 
     Returns:
-        The handle holding the recent-sessions processor.
+        The handle holding the recent-sessions processor and the statistics.
     """
     existing = handle_of(app)
     if existing is not None:
@@ -59,7 +66,12 @@ def instrument_app(
         raise ValueError(
             f"tracer_provider must be an opentelemetry.sdk.trace.TracerProvider, got {type(tracer_provider).__name__}"
         )
+    if meter_provider is not None and not isinstance(meter_provider, MeterProvider):
+        raise ValueError(
+            f"meter_provider must be an opentelemetry.metrics.MeterProvider, got {type(meter_provider).__name__}"
+        )
     capture_payloads = app.debug if config.capture_payloads is None else config.capture_payloads
+    from_env = tracer_provider is None and not isinstance(trace.get_tracer_provider(), TracerProvider)
     provider = (
         tracer_provider
         if tracer_provider is not None
@@ -68,34 +80,44 @@ def instrument_app(
     processor = RecentSessionsProcessor(
         max_sessions=config.max_sessions, session_ttl_seconds=config.session_ttl_seconds
     )
-    handle = Instrumentation(config, processor, provider, capture_payloads)
+    handle = Instrumentation(config, processor, provider, capture_payloads, SessionStatistics())
     if config.enabled:
         _check_event_limit(provider, config)
-        dispatcher_for(provider).attach(processor)
-        tracer = provider.get_tracer(_INSTRUMENTATION_NAME, _version())
-        live_export = (
-            LiveExport(tracer, config.export_interval_seconds) if config.export_interval_seconds is not None else None
-        )
-        middleware = WebSocketTelemetryMiddleware(
-            config=config,
-            tracer=tracer,
-            policy=_preview_policy(config, capture_payloads),
-            owner=processor,
-            exclude=_exclude_pattern(config),
-            live_export=live_export,
-        )
-        _install(app, middleware)
-        app.asgi_handler = InstrumentedApp(app.asgi_handler, handle)  # how handle_of finds the handle
-        app.after_exception.append(record_handler_exception)
-        if live_export is not None:
-            app.on_shutdown.append(live_export.stop)  # open sessions' last messages, before the flush
-        app.on_shutdown.append(flush_on_shutdown(provider))
-        panel_enabled = app.debug if config.panel_enabled is None else config.panel_enabled
-        if panel_enabled:
-            from litestar_ws_otel.panel.routes import register_panel  # only apps that serve the panel load it
-
-            register_panel(app, handle)
+        _wire(app, handle, resolve_meter_provider(meter_provider, from_env=from_env))
     return handle
+
+
+def _wire(app: Litestar, handle: Instrumentation, meter_provider: MeterProvider) -> None:
+    """Put the middleware, hooks, metrics and panel on ``app``."""
+    config, provider = handle.config, handle.tracer_provider
+    dispatcher_for(provider).attach(handle.processor)
+    try:
+        metrics_for(meter_provider, _version()).attach(handle.statistics)
+    except Exception as exc:  # a broken meter provider costs the metrics, never the app
+        report_once("could not create the WebSocket metrics; spans and the panel go on without them", exc)
+    tracer = provider.get_tracer(_INSTRUMENTATION_NAME, _version())
+    interval = config.export_interval_seconds
+    live_export = LiveExport(tracer, interval) if interval is not None else None
+    middleware = WebSocketTelemetryMiddleware(
+        config=config,
+        tracer=tracer,
+        policy=_preview_policy(config, handle.capture_payloads),
+        owner=handle.processor,
+        statistics=handle.statistics,
+        exclude=_exclude_pattern(config),
+        live_export=live_export,
+    )
+    _install(app, middleware)
+    app.asgi_handler = InstrumentedApp(app.asgi_handler, handle)  # how handle_of finds the handle
+    app.after_exception.append(record_handler_exception)
+    if live_export is not None:
+        app.on_shutdown.append(live_export.stop)  # open sessions' last messages, before the flush
+    app.on_shutdown.append(flush_on_shutdown(provider, meter_provider))
+    panel_enabled = app.debug if config.panel_enabled is None else config.panel_enabled
+    if panel_enabled:
+        from litestar_ws_otel.panel.routes import register_panel  # only apps that serve the panel load it
+
+        register_panel(app, handle)
 
 
 class WebSocketTelemetryPlugin(InitPlugin):
@@ -104,13 +126,18 @@ class WebSocketTelemetryPlugin(InitPlugin):
     The app instruments itself at start-up, so ``handle`` is set once the app has started.
     """
 
-    __slots__ = ("_handle", "config", "tracer_provider")
+    __slots__ = ("_handle", "config", "meter_provider", "tracer_provider")
 
     def __init__(
-        self, config: WebSocketTelemetryConfig | None = None, *, tracer_provider: TracerProvider | None = None
+        self,
+        config: WebSocketTelemetryConfig | None = None,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         self.config = config or WebSocketTelemetryConfig()
         self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
         self._handle: Instrumentation | None = None
         super().__init__()
 
@@ -124,7 +151,9 @@ class WebSocketTelemetryPlugin(InitPlugin):
         return app_config
 
     def _instrument(self, app: Litestar) -> None:
-        self._handle = instrument_app(app, self.config, tracer_provider=self.tracer_provider)
+        self._handle = instrument_app(
+            app, self.config, tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
+        )
 
 
 def _install(app: Litestar, middleware: WebSocketTelemetryMiddleware) -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from litestar_ws_otel.config import WebSocketTelemetryConfig
     from litestar_ws_otel.live_export import LiveExport, PendingExport
     from litestar_ws_otel.session import MessageRecord
+    from litestar_ws_otel.statistics import SessionStatistics
 
 __all__ = ("WebSocketTelemetryMiddleware", "current_session", "record_handler_exception")
 
@@ -80,6 +81,7 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
         tracer: trace.Tracer,
         policy: PreviewPolicy,
         owner: object,
+        statistics: SessionStatistics,
         exclude: re.Pattern[str] | None = None,
         live_export: LiveExport | None = None,
     ) -> None:
@@ -87,6 +89,7 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
         self.tracer = tracer
         self.policy = policy
         self.owner = owner
+        self.statistics = statistics
         self.live_export = live_export
         if exclude is not None:
             self.should_bypass_for_scope = lambda scope: exclude.search(scope["path"]) is not None
@@ -98,6 +101,7 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
             return
         try:
             connection = _Connection(self, scope)
+            self.statistics.opened(connection.session)
         except Exception as exc:
             report_once("could not start tracing a WebSocket connection", exc)
             await next_app(scope, receive, send)
@@ -267,15 +271,28 @@ class _Connection:
         return pending.close()
 
     def end(self, *, escaped: bool) -> None:
-        """End the span exactly once, whatever way the connection ended."""
-        session = self.session
-        if not session.finish():
+        """End the span exactly once, whatever way the connection ended; count the session as closed first.
+
+        The statistics are told before the span ends, so whoever sees the span ended (the panel,
+        a test) sees the numbers that include it.
+        """
+        if not self.session.finish():
             return
         try:
             span = self.span if self.span is not None else self._start_span()
         except Exception as exc:
             report_once("could not start a WebSocket session span", exc)
-            return
+            span = None
+        try:
+            error_type = spans.error_type(self.session) if spans.is_server_error(self.session, escaped) else None
+            self._middleware.statistics.closed(self.session, error_type=error_type)
+        except Exception as exc:
+            report_once("could not count a closed WebSocket session", exc)
+        if span is not None:
+            self._end_span(span, escaped)
+
+    def _end_span(self, span: trace.Span, escaped: bool) -> None:
+        session = self.session
         if session.malformed_messages:
             report_once(
                 "WebSocket messages whose payload was neither str nor bytes were not recorded",

@@ -1,4 +1,4 @@
-"""Where session spans go: the tracer provider, its OTLP exporter, and their limits.
+"""Where session spans and metrics go: the providers, their OTLP exporters, and their limits.
 
 The OpenTelemetry SDK does the exporting; this module only picks the provider, builds the SDK's
 own exporter from the standard ``OTEL_*`` variables, and sizes batches for session spans.
@@ -11,16 +11,20 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.sdk.environment_variables import (
     OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
     OTEL_BSP_MAX_QUEUE_SIZE,
     OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
     OTEL_EXPORTER_OTLP_PROTOCOL,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
     OTEL_SDK_DISABLED,
 )
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -31,9 +35,18 @@ from litestar_ws_otel.reporting import report_once
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricExporter
     from opentelemetry.sdk.trace.export import SpanExporter
 
-__all__ = ("batch_limits", "flush_on_shutdown", "otlp_exporter_from_env", "resolve_tracer_provider")
+__all__ = (
+    "batch_limits",
+    "flush_on_shutdown",
+    "otlp_exporter_from_env",
+    "otlp_metric_exporter_from_env",
+    "resolve_meter_provider",
+    "resolve_tracer_provider",
+)
 
 SHUTDOWN_FLUSH_SECONDS = 5.0
 _OTLP_REQUEST_BUDGET = 2 * 1024 * 1024
@@ -98,18 +111,7 @@ def otlp_exporter_from_env() -> SpanExporter | None:
     The exporters read endpoint, headers, timeout, TLS and compression themselves; only the
     protocol is ours to read, because they ignore ``OTEL_EXPORTER_OTLP_PROTOCOL``.
     """
-    if os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
-        return None
-    if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
-        return None
-    if not (os.environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT)):
-        return None
-    variable = (
-        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
-        if os.environ.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
-        else OTEL_EXPORTER_OTLP_PROTOCOL
-    )
-    protocol = os.environ.get(variable, "grpc").strip().lower() or "grpc"
+    protocol = _otlp_protocol("TRACES", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
@@ -118,11 +120,77 @@ def otlp_exporter_from_env() -> SpanExporter | None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
         return HttpExporter()
-    raise ValueError(f"{variable} must be 'grpc' or 'http/protobuf', got {protocol!r}")
+    return None
 
 
-def flush_on_shutdown(provider: TracerProvider) -> Callable[[], Awaitable[None]]:
-    """A shutdown hook that exports the sessions the server closed while stopping.
+def otlp_metric_exporter_from_env() -> MetricExporter | None:
+    """The SDK's OTLP metric exporter, on the same endpoint and protocol rules as the spans'.
+
+    ``OTEL_METRICS_EXPORTER=none`` turns it off; ``OTEL_METRIC_EXPORT_INTERVAL`` is read by the SDK's
+    ``PeriodicExportingMetricReader``.
+    """
+    protocol = _otlp_protocol("METRICS", OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_METRICS_PROTOCOL)
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
+
+        return GrpcExporter()
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
+
+        return HttpExporter()
+    return None
+
+
+def _otlp_protocol(signal: str, endpoint_variable: str, protocol_variable: str) -> str | None:
+    """The OTLP protocol for ``signal`` (``TRACES``, ``METRICS``), or ``None`` when it is not exported.
+
+    The exporters read endpoint, headers, timeout, TLS and compression themselves; only the
+    protocol is ours to read, because they ignore ``OTEL_EXPORTER_OTLP_PROTOCOL``.
+    """
+    if os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true":
+        return None
+    if os.environ.get(f"OTEL_{signal}_EXPORTER", "").strip().lower() == "none":
+        return None
+    if not (os.environ.get(endpoint_variable) or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT)):
+        return None
+    variable = protocol_variable if os.environ.get(protocol_variable) else OTEL_EXPORTER_OTLP_PROTOCOL
+    protocol = os.environ.get(variable, "grpc").strip().lower() or "grpc"
+    if protocol not in ("grpc", "http/protobuf"):
+        raise ValueError(f"{variable} must be 'grpc' or 'http/protobuf', got {protocol!r}")
+    return protocol
+
+
+def resolve_meter_provider(meter_provider: MeterProvider | None, *, from_env: bool) -> MeterProvider:
+    """Where the metrics go: the provider passed, the global one, or (``from_env``) a new one from ``OTEL_*``.
+
+    ``from_env`` is set when ``instrument_app`` built the tracer provider from the environment: the
+    metrics then leave on the same OTLP endpoint. Otherwise the global provider is used as it is;
+    while nobody has set one it records nothing, and it forwards to one set later.
+    """
+    if meter_provider is not None:
+        return meter_provider
+    current = metrics.get_meter_provider()
+    if isinstance(current, SdkMeterProvider) or not from_env:
+        return current
+    exporter = otlp_metric_exporter_from_env()
+    if exporter is None:
+        return current
+    provider = SdkMeterProvider(resource=Resource.create(), metric_readers=[PeriodicExportingMetricReader(exporter)])
+    metrics.set_meter_provider(provider)
+    return provider
+
+
+async def _flush_in_thread(what: str, force_flush: Callable[[int], object]) -> None:
+    try:
+        await anyio.to_thread.run_sync(force_flush, int(SHUTDOWN_FLUSH_SECONDS * 1000), abandon_on_cancel=True)
+    except Exception as exc:
+        report_once(f"could not flush {what} at shutdown", exc)
+
+
+def flush_on_shutdown(
+    provider: TracerProvider, meter_provider: MeterProvider | None = None
+) -> Callable[[], Awaitable[None]]:
+    """A shutdown hook that exports the sessions the server closed while stopping, and the last metrics.
 
     uvicorn re-raises SIGTERM after its graceful shutdown, so the process dies by the signal and
     the SDK's ``atexit`` flush never runs; the lifespan shutdown is the last safe moment. The SDK's
@@ -130,13 +198,14 @@ def flush_on_shutdown(provider: TracerProvider) -> Callable[[], Awaitable[None]]
     timeout), so the wait is bounded here and a stuck flush is abandoned in its thread.
     """
 
+    flushes: list[tuple[str, Callable[[int], object]]] = [("spans", provider.force_flush)]
+    if isinstance(meter_provider, SdkMeterProvider):
+        flushes.append(("metrics", meter_provider.force_flush))
+
     async def flush() -> None:
-        try:
-            with anyio.move_on_after(SHUTDOWN_FLUSH_SECONDS):
-                await anyio.to_thread.run_sync(
-                    provider.force_flush, int(SHUTDOWN_FLUSH_SECONDS * 1000), abandon_on_cancel=True
-                )
-        except Exception as exc:
-            report_once("could not flush spans at shutdown", exc)
+        with anyio.move_on_after(SHUTDOWN_FLUSH_SECONDS):  # one bound for both, which run side by side
+            async with anyio.create_task_group() as group:
+                for what, force_flush in flushes:
+                    group.start_soon(_flush_in_thread, what, force_flush)
 
     return flush

@@ -1,4 +1,4 @@
-"""Attribute and event names of the session span.
+"""Attribute, event and metric names of WebSocket sessions.
 
 OpenTelemetry's semantic conventions have no ``websocket.*`` names, so ours are defined here in
 the style of ``opentelemetry.semconv.attributes``; everything else comes from that package.
@@ -21,11 +21,16 @@ __all__ = (
     "WEBSOCKET_EVENT_SEND",
     "WEBSOCKET_MESSAGES_RECEIVED",
     "WEBSOCKET_MESSAGES_SENT",
+    "WEBSOCKET_MESSAGE_DIRECTION",
     "WEBSOCKET_MESSAGE_ID",
     "WEBSOCKET_MESSAGE_PAYLOAD",
     "WEBSOCKET_MESSAGE_SIZE",
     "WEBSOCKET_MESSAGE_TRUNCATED",
     "WEBSOCKET_MESSAGE_TYPE",
+    "WEBSOCKET_SERVER_ACTIVE_CONNECTIONS",
+    "WEBSOCKET_SERVER_BYTES",
+    "WEBSOCKET_SERVER_CONNECTION_DURATION",
+    "WEBSOCKET_SERVER_MESSAGES",
     "WEBSOCKET_SUBPROTOCOL",
 )
 
@@ -52,3 +57,16 @@ WEBSOCKET_EVENT_ACCEPT: Final = "websocket.accept"
 WEBSOCKET_EVENT_RECEIVE: Final = "websocket.receive"
 WEBSOCKET_EVENT_SEND: Final = "websocket.send"
 WEBSOCKET_EVENT_CLOSE: Final = "websocket.close"
+
+WEBSOCKET_MESSAGE_DIRECTION: Final = "websocket.message.direction"
+"""``received`` or ``sent``: a metric attribute (events tell it by their name)."""
+
+# Metrics: experimental names in the style of the HTTP server metrics, until WebSocket conventions exist.
+WEBSOCKET_SERVER_ACTIVE_CONNECTIONS: Final = "websocket.server.active_connections"
+"""Connections accepted and not yet closed, by ``http.route``; unit ``{connection}``."""
+WEBSOCKET_SERVER_CONNECTION_DURATION: Final = "websocket.server.connection.duration"
+"""Seconds from the handshake to the close, by ``http.route``, ``websocket.close.code``, ``error.type``."""
+WEBSOCKET_SERVER_MESSAGES: Final = "websocket.server.messages"
+"""Messages, by ``http.route``, ``websocket.message.direction`` and ``websocket.message.type``."""
+WEBSOCKET_SERVER_BYTES: Final = "websocket.server.bytes"
+"""Payload bytes (UTF-8 length for text), by ``http.route`` and ``websocket.message.direction``."""

@@ -141,6 +141,8 @@ class Session:
         "_whole_text_limit",
         "_written",
         "accepted_ns",
+        "binary_received",
+        "binary_sent",
         "bytes_received",
         "bytes_sent",
         "close",
@@ -197,6 +199,10 @@ class Session:
         self.messages_sent = 0
         self.bytes_received = 0
         self.bytes_sent = 0
+        self.binary_received = 0
+        """Binary messages among ``messages_received``; the rest were text."""
+        self.binary_sent = 0
+        """Binary messages among ``messages_sent``."""
         self.malformed_messages = 0
         self.exported_ns: int | None = None
         """When messages of this open session last left early, in a ``messages`` span."""
@@ -284,7 +290,11 @@ class Session:
             self.messages_received += 1
             self.bytes_received += size
             message_id = self.messages_received
+            if flags:  # binary: nothing else is set yet
+                self.binary_received += 1
         else:
+            if flags:
+                self.binary_sent += 1
             flags |= _SENT
             self.messages_sent += 1
             self.bytes_sent += size

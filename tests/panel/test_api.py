@@ -117,6 +117,28 @@ def test_custom_panel_path(start_panel: StartPanel) -> None:
 # --- JSON API -------------------------------------------------------------------------------------
 
 
+async def test_api_stats_counts_what_the_app_saw(start_panel: StartPanel) -> None:
+    panel = start_panel()
+    assert get(panel.url("/api/stats")).json()["connections_total"] == 0
+    await echo_session(panel, "héllo")
+    wait_closed_sessions(panel, 1)
+    stats = get(panel.url("/api/stats")).json()
+    assert stats == {
+        "connections_total": 1,
+        "connections_open": 0,
+        "messages_received": 1,
+        "messages_sent": 1,
+        "bytes_received": 6,
+        "bytes_sent": 6,
+        "duration_seconds": {"p50": stats["duration_seconds"]["max"], "p95": stats["duration_seconds"]["max"],
+                             "max": stats["duration_seconds"]["max"]},
+        "close_codes": {"1000": 1},
+        "errors": 0,
+    }  # fmt: skip
+    assert 0 < stats["duration_seconds"]["max"] < 10
+    assert stats == panel.handle.statistics.snapshot().as_json()
+
+
 def test_api_config_reports_the_resolved_settings(start_panel: StartPanel) -> None:
     config = WebSocketTelemetryConfig(jaeger_url="http://localhost:16686", max_sessions=7, max_payload_bytes=64)
     panel = start_panel(config)
@@ -233,6 +255,7 @@ EVERY_ROUTE = (
     "/static/js/main.js",
     "/static/panel.css",
     "/api/config",
+    "/api/stats",
     "/api/sessions",
     "/api/sessions?summary=1",
 )
@@ -363,9 +386,26 @@ async def test_live_snapshot_then_deltas_within_a_second(start_panel: StartPanel
         assert closed.data["close_reason"] == "asked"
         assert closed.data["ended_at"] is not None
         assert closed.data["status"] == "unset"
-        names = [e.name for e in events.events if e.name != "snapshot"]
+        names = [e.name for e in events.events if e.name not in ("snapshot", "stats")]  # this session's events
         assert names[0] == "session_opened"
         assert names[-1] == "session_closed"
+
+
+async def test_live_socket_sends_the_statistics_when_they_change(start_panel: StartPanel) -> None:
+    panel = start_panel()
+    async with open_live(panel.live_url()) as events:
+        assert (await events.next()).name == "snapshot"
+        first = await events.expect("stats")
+        assert (first.data["connections_total"], first.data["connections_open"]) == (0, 0)
+        async with connect(panel.ws_url("/echo")) as ws:
+            await events.expect("stats", lambda d: d["connections_open"] == 1)
+            await ws.send("hi")
+            assert await ws.recv() == "hi"
+            stats = await events.expect("stats", lambda d: d["messages_sent"] == 1)
+            assert stats.data["bytes_received"] == 2
+        closed = await events.expect("stats", lambda d: d["connections_open"] == 0)
+        assert closed.data["close_codes"] == {"1000": 1}
+        assert closed.data == get(panel.url("/api/stats")).json()
 
 
 async def test_live_socket_reports_evicted_sessions(start_panel: StartPanel) -> None:

@@ -31,7 +31,15 @@ pytestmark = pytest.mark.integration
 StartPanel = Callable[..., Panel]
 PREFIXES = ("/_ws_otel", "/_debug_toolbar/otel-ws")
 SECRET = "secret-payload-4f1d"
-ROUTES = ("/", "/static/index.html", "/static/js/main.js", "/api/config", "/api/sessions", "/api/sessions?summary=1")
+ROUTES = (
+    "/",
+    "/static/index.html",
+    "/static/js/main.js",
+    "/api/config",
+    "/api/stats",
+    "/api/sessions",
+    "/api/sessions?summary=1",
+)
 CROSS_SITE = {"sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors", "sec-fetch-dest": "empty"}
 
 

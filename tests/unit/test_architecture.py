@@ -21,15 +21,17 @@ ARCHITECTURE_DOC = Path(__file__).parents[2] / "docs" / "architecture.md"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "reporting", "semconv", "redaction", "panel"),  # leaves: import nothing of the package
     ("session",),  # one connection's record; no OpenTelemetry, no Litestar
+    ("statistics",),  # one app's numbers, read from its sessions
     ("session_context", "spans"),  # a session to a span: the context key, attributes and events
     ("live_export",),  # open sessions' new messages as child spans, on a timer
     ("middleware",),  # the producer: scope -> session + span
     ("documents",),  # the store's JSON view of a session
     ("processor",),  # the store
-    ("provider", "handle", "dispatch"),  # where spans go; the handle of one app; stores per provider
+    ("provider", "handle", "dispatch", "metrics"),  # where spans go; the handle; stores and instruments per provider
     ("panel.access", "panel.stream", "toolbar"),  # readers of the store
     ("panel.routes",),
-    ("instrument",),  # the set-up wires every layer; nothing imports it
+    ("instrument", "env_config"),  # the set-up wires every layer; the config from OTEL_PYTHON_LITESTAR_WS_*
+    ("autoinstrument",),  # the set-up without code: every app the process builds; not imported by __init__
     ("",),  # the package's __init__: public names only
 )
 

@@ -175,6 +175,7 @@ def bare_connection(handle: Instrumentation, provider: TracerProvider) -> Any:
         tracer=provider.get_tracer("t"),
         policy=middleware_module.PreviewPolicy(False, 8, False, 8),
         owner=handle.processor,
+        statistics=handle.statistics,
     )
     return middleware_module._Connection(middleware, scope())  # type: ignore[arg-type]
 

@@ -129,6 +129,11 @@ def _router(prefix: str, handle: Instrumentation, access: PanelAccess) -> Router
             "max_payload_bytes": config.max_payload_bytes,
         }
 
+    @get("/api/stats", sync_to_thread=False)
+    def api_stats() -> dict[str, Any]:
+        """The app's numbers since it started: the same the metrics report."""
+        return handle.statistics.snapshot().as_json()
+
     @get("/api/sessions", sync_to_thread=False)
     def api_sessions(request: Request[Any, Any, Any]) -> dict[str, Any]:
         """``?state=open|closed``, ``?limit=N``; ``?summary=1`` skips the rings the list view does not show."""
@@ -150,7 +155,7 @@ def _router(prefix: str, handle: Instrumentation, access: PanelAccess) -> Router
     @websocket("/api/live")
     async def api_live(socket: WebSocket[Any, Any, Any]) -> None:
         """The live channel; ``_Gate`` refuses a handshake with ``403`` before it gets here."""
-        await serve_live(socket, processor)
+        await serve_live(socket, processor, handle.statistics)
 
     def _session_or_404(span_id: str) -> dict[str, Any]:
         document = processor.session(span_id) if _SPAN_ID.fullmatch(span_id) else None
@@ -166,7 +171,7 @@ def _router(prefix: str, handle: Instrumentation, access: PanelAccess) -> Router
     )
     return Router(
         path=prefix,
-        route_handlers=[index, api_config, api_sessions, api_session, api_export, api_live, static],
+        route_handlers=[index, api_config, api_stats, api_sessions, api_session, api_export, api_live, static],
         middleware=[_SecurityHeaders(), _Gate(access)],
         include_in_schema=False,
     )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from litestar import WebSocket
 
     from litestar_ws_otel.processor import RecentSessionsProcessor
+    from litestar_ws_otel.statistics import SessionStatistics
 
 __all__ = ("POLL_SECONDS", "Event", "diff", "serve_live", "session_events")
 
@@ -55,6 +56,7 @@ class _Cursor:
 async def serve_live(
     socket: WebSocket[Any, Any, Any],
     processor: RecentSessionsProcessor,
+    statistics: SessionStatistics | None = None,
     *,
     poll_seconds: float = POLL_SECONDS,
     sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
@@ -68,13 +70,14 @@ async def serve_live(
     Args:
         socket: The accepted-to-be connection; the panel's access check has already let it through.
         processor: The store to watch.
+        statistics: The app's numbers, sent as ``stats`` events when they change.
         poll_seconds: Time between looks at the store.
         sleep: The wait between polls; tests pass one they control.
     """
     await socket.accept()
     async with anyio.create_task_group() as group:
         group.start_soon(_cancel_on_disconnect, socket, group.cancel_scope)
-        await _send_events(socket, processor, poll_seconds, sleep)
+        await _send_events(socket, processor, statistics, poll_seconds, sleep)
         group.cancel_scope.cancel()  # the client went during a send: stop waiting on receive
 
 
@@ -87,11 +90,13 @@ async def _cancel_on_disconnect(socket: WebSocket[Any, Any, Any], scope: anyio.C
 async def _send_events(
     socket: WebSocket[Any, Any, Any],
     processor: RecentSessionsProcessor,
+    statistics: SessionStatistics | None,
     poll_seconds: float,
     sleep: Callable[[float], Awaitable[Any]],
 ) -> None:
     """Send until the task is cancelled; return when a send finds the client gone."""
-    async with contextlib.aclosing(session_events(processor, poll_seconds=poll_seconds, sleep=sleep)) as events:
+    events_of_store = session_events(processor, statistics, poll_seconds=poll_seconds, sleep=sleep)
+    async with contextlib.aclosing(events_of_store) as events:
         async for name, data in events:
             try:
                 await socket.send_data(encode_json({"event": name, "data": data}).decode())
@@ -101,11 +106,13 @@ async def _send_events(
 
 async def session_events(
     processor: RecentSessionsProcessor,
+    statistics: SessionStatistics | None = None,
     *,
     poll_seconds: float = POLL_SECONDS,
     sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
 ) -> AsyncGenerator[Event, None]:
-    """A ``snapshot`` event, then deltas: ``session_opened``, ``messages``, ``session_closed``, ``session_evicted``.
+    """A ``snapshot`` event, then deltas: ``session_opened``, ``messages``, ``session_closed``, ``session_evicted``;
+    and ``stats`` whenever the app's numbers changed.
 
     Memory stays bounded for a slow browser because nothing is queued: the socket pulls the next
     event only after the previous one was sent (uvicorn's ``send`` waits until the transport is
@@ -115,13 +122,20 @@ async def session_events(
 
     Args:
         processor: The store to watch.
+        statistics: The app's numbers; ``None`` sends no ``stats`` events.
         poll_seconds: Time between looks at the store.
         sleep: The wait between polls.
     """
     summaries = processor.summaries()
     cursors = {summary["span_id"]: _seen(summary) for summary in summaries}
     yield "snapshot", {"sessions": summaries}
+    stats = None
     while True:
+        if statistics is not None:
+            latest = statistics.snapshot().as_json()
+            if latest != stats:
+                stats = latest
+                yield "stats", latest
         await sleep(poll_seconds)
         for event in diff(processor, cursors):
             yield event
