@@ -22,7 +22,7 @@ import uvicorn
 
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 READY_PREFIX = "READY "
@@ -117,16 +117,19 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 
 
 @contextlib.contextmanager
-def run_app_process(module: str, env: dict[str, str], workdir: Path) -> Iterator[AppProcess]:
+def run_app_process(
+    module: str, env: dict[str, str], workdir: Path, *, launcher: Sequence[str] = ()
+) -> Iterator[AppProcess]:
     """``python -m <module>`` with ``env`` in ``workdir``; always stopped (SIGTERM, then SIGKILL) afterwards.
 
     The project root goes first on ``PYTHONPATH`` so that the app module can import ``tests.*``.
+    ``launcher`` goes before the interpreter (``opentelemetry-instrument``, which then execs it).
     """
     pythonpath = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
     stderr_path = workdir / "app-stderr.txt"
     with stderr_path.open("w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", module],
+            [*launcher, sys.executable, "-m", module],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
