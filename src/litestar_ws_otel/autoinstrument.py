@@ -15,7 +15,6 @@ server that does not run the ASGI lifespan leaves them alone.
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar
@@ -41,7 +40,6 @@ from litestar_ws_otel.instrument import instrument_app
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
-    from litestar.types import LifespanHook
 
 __all__ = ("INSTRUMENTS", "LitestarWebSocketInstrumentor")
 
@@ -119,27 +117,21 @@ class _StartupHooks:
     """One app's start-up and shutdown hooks.
 
     Litestar collects the shutdown hooks when the lifespan begins, before the start-up hooks run, so
-    the ones ``instrument_app`` adds at start-up (the live export's last send, the flush) would never
-    run; ``shutdown``, added with the app, runs them instead.
+    the one ``instrument_app`` adds at start-up would not run; ``shutdown``, added with the app, runs
+    the handle's shutdown instead (which runs once, whoever calls it).
     """
 
-    __slots__ = ("_late_hooks", "_patch")
+    __slots__ = ("_patch",)
 
     def __init__(self, patch: _Patch) -> None:
         self._patch = patch
-        self._late_hooks: list[LifespanHook] = []
 
     def startup(self, app: Litestar) -> None:
         if not self._patch.active or handle_of(app) is not None:
             return  # uninstrumented since, or instrumented explicitly: that config wins
-        known = len(app.on_shutdown)
         instrument_app(app, self._patch.config, tracer_provider=self._patch.tracer_provider)
-        self._late_hooks = app.on_shutdown[known:]
-        del app.on_shutdown[known:]  # run once, by ``shutdown``, whichever Litestar collects them
 
     async def shutdown(self, app: Litestar) -> None:
-        hooks, self._late_hooks = self._late_hooks, []
-        for hook in hooks:
-            result = hook(app) if inspect.signature(hook).parameters else hook()  # type: ignore[call-arg]
-            if inspect.isawaitable(result):
-                await result
+        handle = handle_of(app)
+        if handle is not None:
+            await handle.shutdown()

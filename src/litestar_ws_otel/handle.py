@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from litestar import Litestar
     from litestar.types import ASGIApp, Receive, Scope, Send
     from opentelemetry.sdk.trace import TracerProvider
@@ -39,6 +41,8 @@ class Instrumentation:
     """The resolved setting: ``config.capture_payloads``, or ``app.debug`` when that is ``None``."""
     statistics: SessionStatistics
     """This app's connection, message and duration numbers: what the metrics and the panel report."""
+    shutdown: Callable[[], Awaitable[None]]
+    """Stop the live export and flush spans and metrics, bounded; runs once, at the app's shutdown."""
 
 
 class InstrumentedApp:

@@ -23,6 +23,8 @@ from litestar_ws_otel.session import PreviewPolicy
 from litestar_ws_otel.statistics import SessionStatistics
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from litestar import Litestar
     from litestar.config.app import AppConfig
     from litestar.plugins.opentelemetry import OpenTelemetryPlugin
@@ -77,27 +79,38 @@ def instrument_app(
         if tracer_provider is not None
         else resolve_tracer_provider(config, capture_payloads=capture_payloads)
     )
+    if config.enabled:
+        _check_event_limit(provider, config)
     processor = RecentSessionsProcessor(
         max_sessions=config.max_sessions, session_ttl_seconds=config.session_ttl_seconds
     )
-    handle = Instrumentation(config, processor, provider, capture_payloads, SessionStatistics())
-    if config.enabled:
-        _check_event_limit(provider, config)
-        _wire(app, handle, resolve_meter_provider(meter_provider, from_env=from_env))
+    tracer = provider.get_tracer(_INSTRUMENTATION_NAME, _version())
+    interval = config.export_interval_seconds
+    live_export = LiveExport(tracer, interval) if config.enabled and interval is not None else None
+    meters = resolve_meter_provider(meter_provider, from_env=from_env) if config.enabled else None
+    shutdown = _Shutdown(live_export, flush_on_shutdown(provider, meters) if config.enabled else None)
+    handle = Instrumentation(config, processor, provider, capture_payloads, SessionStatistics(), shutdown)
+    if config.enabled and meters is not None:
+        _wire(app, handle, meters, tracer, live_export)
+    # Disabled too: the next instrument_app on this app (or the zero-code hook) finds the handle.
+    app.asgi_handler = InstrumentedApp(app.asgi_handler, handle)
     return handle
 
 
-def _wire(app: Litestar, handle: Instrumentation, meter_provider: MeterProvider) -> None:
+def _wire(
+    app: Litestar,
+    handle: Instrumentation,
+    meter_provider: MeterProvider,
+    tracer: trace.Tracer,
+    live_export: LiveExport | None,
+) -> None:
     """Put the middleware, hooks, metrics and panel on ``app``."""
-    config, provider = handle.config, handle.tracer_provider
-    dispatcher_for(provider).attach(handle.processor)
+    config = handle.config
+    dispatcher_for(handle.tracer_provider).attach(handle.processor)
     try:
         metrics_for(meter_provider, _version()).attach(handle.statistics)
     except Exception as exc:  # a broken meter provider costs the metrics, never the app
         report_once("could not create the WebSocket metrics; spans and the panel go on without them", exc)
-    tracer = provider.get_tracer(_INSTRUMENTATION_NAME, _version())
-    interval = config.export_interval_seconds
-    live_export = LiveExport(tracer, interval) if interval is not None else None
     middleware = WebSocketTelemetryMiddleware(
         config=config,
         tracer=tracer,
@@ -108,16 +121,37 @@ def _wire(app: Litestar, handle: Instrumentation, meter_provider: MeterProvider)
         live_export=live_export,
     )
     _install(app, middleware)
-    app.asgi_handler = InstrumentedApp(app.asgi_handler, handle)  # how handle_of finds the handle
     app.after_exception.append(record_handler_exception)
-    if live_export is not None:
-        app.on_shutdown.append(live_export.stop)  # open sessions' last messages, before the flush
-    app.on_shutdown.append(flush_on_shutdown(provider, meter_provider))
+    app.on_shutdown.append(handle.shutdown)
     panel_enabled = app.debug if config.panel_enabled is None else config.panel_enabled
     if panel_enabled:
         from litestar_ws_otel.panel.routes import register_panel  # only apps that serve the panel load it
 
         register_panel(app, handle)
+
+
+class _Shutdown:
+    """Stop the live export, then flush spans and metrics within the bound: once, whoever calls first.
+
+    ``instrument_app`` adds it to the app's shutdown hooks; the plugin and the zero-code hook, which
+    instrument at start-up after Litestar has collected those hooks, call it from a hook of theirs.
+    """
+
+    __slots__ = ("_done", "_flush", "_live_export")
+
+    def __init__(self, live_export: LiveExport | None, flush: Callable[[], Awaitable[None]] | None) -> None:
+        self._live_export = live_export
+        self._flush = flush
+        self._done = False
+
+    async def __call__(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._live_export is not None:
+            self._live_export.stop()  # open sessions' last messages, before the flush
+        if self._flush is not None:
+            await self._flush()
 
 
 class WebSocketTelemetryPlugin(InitPlugin):
@@ -148,7 +182,13 @@ class WebSocketTelemetryPlugin(InitPlugin):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.on_startup.append(self._instrument)
+        # Litestar collects the shutdown hooks before the start-up hooks run: this one is there in time.
+        app_config.on_shutdown.append(self._shutdown)
         return app_config
+
+    async def _shutdown(self) -> None:
+        if self._handle is not None:
+            await self._handle.shutdown()
 
     def _instrument(self, app: Litestar) -> None:
         self._handle = instrument_app(

@@ -10,11 +10,13 @@ refuses a second instrument of the same name), which reads every app still alive
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.semconv.attributes import error_attributes, http_attributes
 
 from litestar_ws_otel import semconv
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from litestar_ws_otel.session import Session
     from litestar_ws_otel.statistics import SessionStatistics
 
-__all__ = ("DURATION_BUCKETS", "METER_NAME", "WebSocketMetrics", "metrics_for")
+__all__ = ("DURATION_BUCKETS", "METER_NAME", "WebSocketMetrics", "duration_view", "metrics_for")
 
 METER_NAME = "litestar_ws_otel"
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -76,12 +78,7 @@ class WebSocketMetrics:
             unit="By",
             description="Payload bytes of WebSocket messages received and sent (UTF-8 length for text).",
         )
-        self._duration = meter.create_histogram(
-            semconv.WEBSOCKET_SERVER_CONNECTION_DURATION,
-            unit="s",
-            description="Duration of WebSocket connections, from the handshake to the close.",
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-        )
+        self._duration = _duration_histogram(meter)
 
     def attach(self, statistics: SessionStatistics) -> None:
         """Report ``statistics`` (weakly held: an app that is gone stops being reported)."""
@@ -143,6 +140,34 @@ class WebSocketMetrics:
         except Exception as exc:
             report_once("could not observe the WebSocket byte counts", exc)
             return []
+
+
+def _duration_histogram(meter: Meter) -> Histogram:
+    """The duration histogram, with WebSocket buckets as advice (OpenTelemetry API 1.30 and later).
+
+    Older APIs take no advice: a provider ``instrument_app`` builds gets the buckets from a view
+    (``duration_view``); another keeps its own buckets.
+    """
+    name, unit = semconv.WEBSOCKET_SERVER_CONNECTION_DURATION, "s"
+    description = "Duration of WebSocket connections, from the handshake to the close."
+    try:
+        return meter.create_histogram(
+            name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS)
+        )
+    except TypeError:  # pragma: no cover - OpenTelemetry API before 1.30
+        report_once(
+            "this OpenTelemetry API takes no histogram bucket advice; durations use the meter provider's buckets",
+            level=logging.DEBUG,
+        )
+        return meter.create_histogram(name, unit=unit, description=description)
+
+
+def duration_view() -> View:
+    """A view giving the duration histogram its buckets, for a meter provider built here."""
+    return View(
+        instrument_name=semconv.WEBSOCKET_SERVER_CONNECTION_DURATION,
+        aggregation=ExplicitBucketHistogramAggregation(DURATION_BUCKETS),
+    )
 
 
 def _route(route: str | None) -> dict[str, str]:

@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from litestar_ws_otel.config import WebSocketTelemetryConfig
+from litestar_ws_otel.metrics import duration_view
 from litestar_ws_otel.reporting import report_once
 
 if TYPE_CHECKING:
@@ -175,7 +176,9 @@ def resolve_meter_provider(meter_provider: MeterProvider | None, *, from_env: bo
     exporter = otlp_metric_exporter_from_env()
     if exporter is None:
         return current
-    provider = SdkMeterProvider(resource=Resource.create(), metric_readers=[PeriodicExportingMetricReader(exporter)])
+    provider = SdkMeterProvider(
+        resource=Resource.create(), metric_readers=[PeriodicExportingMetricReader(exporter)], views=[duration_view()]
+    )
     metrics.set_meter_provider(provider)
     return provider
 

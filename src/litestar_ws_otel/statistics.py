@@ -78,6 +78,8 @@ class SessionStatistics:
         self._messages: Counter[MessageKey] = Counter()
         self._bytes: Counter[tuple[str | None, str]] = Counter()
         self._close_codes: Counter[int] = Counter()
+        self._routes: set[str | None] = set()
+        """Routes that had a connection: reported with 0 open rather than not at all, once quiet."""
         self._durations: deque[float] = deque(maxlen=recent_durations)
         self._max_duration: float | None = None
         self._connections_total = 0
@@ -101,6 +103,7 @@ class SessionStatistics:
             if self._open.pop(id(session), None) is None:
                 return
             self._add_counts(self._messages, self._bytes, (session,))
+            self._routes.add(route)
             if session.close is not None:
                 self._close_codes[session.close.code] += 1
             if error_type is not None:
@@ -114,9 +117,19 @@ class SessionStatistics:
             except Exception as exc:
                 report_once("could not record a WebSocket session's duration", exc, detail=str(route))
 
-    def active_connections(self) -> Counter[str | None]:
-        """Open, accepted sessions by route."""
-        return Counter(session.route for session in self._open_sessions() if _is_active(session))
+    def active_connections(self) -> dict[str | None, int]:
+        """Open, accepted sessions by route; 0 for a route whose connections have all closed.
+
+        An up-down counter that stopped reporting a route would leave its last value standing in
+        the backend, as if those connections were still open.
+        """
+        with self._lock:
+            counts = dict.fromkeys(self._routes, 0)
+            open_sessions = list(self._open.values())
+        for session in open_sessions:
+            if _is_active(session):
+                counts[session.route] = counts.get(session.route, 0) + 1
+        return counts
 
     def messages(self) -> Counter[MessageKey]:
         """Messages of closed and open sessions by ``(route, direction, type)``."""
@@ -159,10 +172,6 @@ class SessionStatistics:
             close_codes=close_codes,
             errors=errors,
         )
-
-    def _open_sessions(self) -> list[Session]:
-        with self._lock:
-            return list(self._open.values())
 
     @staticmethod
     def _add_counts(

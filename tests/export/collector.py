@@ -167,7 +167,6 @@ def build_args(binary: Path, grpc_port: int, http_port: int, exporter_endpoint: 
         "start",  # no --daemon: stays in the foreground as our child
         "--otlp-grpc-endpoint", f"{HOST}:{grpc_port}",
         "--otlp-http-endpoint", f"{HOST}:{http_port}",
-        "--otlp-receiver-metrics-disabled",
         "--otlp-receiver-logs-disabled",
         "--pid-file", str(workdir / "rotel.pid"),  # keep away from the shared /tmp default
         "--log-file", str(workdir / "rotel.log"),

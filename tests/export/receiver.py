@@ -1,7 +1,8 @@
-"""In-test OTLP/gRPC trace receiver: the "backend" a real collector exports to.
+"""In-test OTLP/gRPC trace and metrics receiver: the "backend" a real collector exports to.
 
-It stores every span it receives (flattened to plain dicts, see :func:`span_to_dict`) and lets tests
-wait for spans on a condition variable instead of sleeping.
+It stores every span it receives (flattened to plain dicts, see :func:`span_to_dict`) and every metric
+data point (:func:`metric_points`), and lets tests wait for them on a condition variable instead of
+sleeping.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
 
@@ -21,6 +23,26 @@ if TYPE_CHECKING:
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 SpanDict = dict[str, Any]
+PointDict = dict[str, Any]
+"""One metric data point: ``name``, ``unit``, ``kind``, ``attributes``, and ``value`` or ``count``/``bounds``."""
+
+
+def metric_points(request: metrics_service_pb2.ExportMetricsServiceRequest) -> list[PointDict]:
+    """Every data point of an export request, flattened with its metric's name, unit and kind."""
+    points: list[PointDict] = []
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                base = {"name": metric.name, "unit": metric.unit, "kind": kind, "scope": scope_metrics.scope.name}
+                for point in getattr(metric, kind).data_points:
+                    entry = {**base, "attributes": attributes_to_dict(point.attributes)}
+                    if kind == "histogram":
+                        entry.update(count=point.count, bounds=list(point.explicit_bounds), sum=point.sum)
+                    else:
+                        entry["value"] = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
+                    points.append(entry)
+    return points
 
 
 def any_value_to_python(value: AnyValue) -> Any:
@@ -93,6 +115,7 @@ class SpanStore:
         self._cond = threading.Condition()
         self._spans: list[SpanDict] = []
         self._requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self._points: list[PointDict] = []
 
     def add_request(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
         spans = request_to_span_dicts(request)
@@ -100,6 +123,29 @@ class SpanStore:
             self._requests.append(request)
             self._spans.extend(spans)
             self._cond.notify_all()
+
+    def add_metrics(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
+        points = metric_points(request)
+        with self._cond:
+            self._points.extend(points)
+            self._cond.notify_all()
+
+    def metric_points(self) -> list[PointDict]:
+        """Every data point received so far, oldest export first."""
+        with self._cond:
+            return list(self._points)
+
+    def wait_for_metrics(self, done: Callable[[list[PointDict]], bool], timeout: float = 30.0) -> list[PointDict]:
+        """Wait until ``done`` holds for the points received so far; return them."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not done(self._points):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    names = sorted({point["name"] for point in self._points})
+                    raise TimeoutError(f"metrics not as expected after {timeout:.1f}s; received {names}")
+                self._cond.wait(remaining)
+            return list(self._points)
 
     @property
     def request_count(self) -> int:
@@ -157,14 +203,26 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
+class _MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, store: SpanStore) -> None:
+        self._store = store
+
+    def Export(
+        self, request: metrics_service_pb2.ExportMetricsServiceRequest, context: grpc.ServicerContext
+    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        self._store.add_metrics(request)
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
 class OtlpGrpcReceiver(SpanStore):
-    """OTLP/gRPC ``TraceService`` server on ``127.0.0.1`` with an OS-assigned port."""
+    """OTLP/gRPC ``TraceService`` and ``MetricsService`` server on ``127.0.0.1`` with an OS-assigned port."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         super().__init__()
         self.host = host
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="otlp-receiver"))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self), self._server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsService(self), self._server)
         self.port = self._server.add_insecure_port(f"{host}:0")
         if self.port == 0:
             raise RuntimeError(f"could not bind the OTLP receiver on {host}")

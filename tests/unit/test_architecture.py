@@ -27,7 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("middleware",),  # the producer: scope -> session + span
     ("documents",),  # the store's JSON view of a session
     ("processor",),  # the store
-    ("provider", "handle", "dispatch", "metrics"),  # where spans go; the handle; stores and instruments per provider
+    ("handle", "dispatch", "metrics"),  # the handle of an app; its store and instruments, per provider
+    ("provider",),  # where spans and metrics go
     ("panel.access", "panel.stream", "toolbar"),  # readers of the store
     ("panel.routes",),
     ("instrument", "env_config"),  # the set-up wires every layer; the config from OTEL_PYTHON_LITESTAR_WS_*

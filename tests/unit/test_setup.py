@@ -16,6 +16,7 @@ from litestar_ws_otel import WebSocketTelemetryConfig, WebSocketTelemetryPlugin,
 from litestar_ws_otel import instrument as ws_instrument
 from litestar_ws_otel import middleware as ws_middleware
 from litestar_ws_otel import provider as ws_provider
+from litestar_ws_otel.handle import InstrumentedApp
 from litestar_ws_otel.provider import flush_on_shutdown
 
 OTEL_VARS = (
@@ -163,16 +164,23 @@ def test_capture_payloads_follows_debug(
     assert instrument_app(Litestar([echo]), forced, tracer_provider=provider).capture_payloads is True
 
 
-def test_disabled_config_adds_nothing(memory: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+def test_disabled_config_adds_nothing_but_the_handle(memory: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    """No middleware, hook, processor or panel; only the pass-through that carries the handle, so that a
+    second ``instrument_app`` (or the zero-code hook) respects the choice."""
     provider, exporter = memory
     app = Litestar([echo])
     handler = app.asgi_handler
-    instrument_app(app, WebSocketTelemetryConfig(enabled=False), tracer_provider=provider)
-    assert app.asgi_handler is handler
+    shutdown_hooks, exception_hooks = list(app.on_shutdown), list(app.after_exception)
+    handle = instrument_app(app, WebSocketTelemetryConfig(enabled=False), tracer_provider=provider)
+    assert isinstance(app.asgi_handler, InstrumentedApp)
+    assert app.asgi_handler.app is handler
+    assert (app.on_shutdown, app.after_exception) == (shutdown_hooks, exception_hooks)
+    assert instrument_app(app, tracer_provider=provider) is handle
     with TestClient(app) as client, client.websocket_connect("/echo") as socket:
         socket.send_text("hi")
         assert socket.receive_text() == "hi"
     assert exporter.get_finished_spans() == ()
+    assert handle.processor.sessions() == []
 
 
 def test_wrong_arguments_name_themselves() -> None:
@@ -196,6 +204,21 @@ def test_plugin_instruments_the_app_at_startup(
     (span,) = exporter.get_finished_spans()
     assert span.name == "WS /echo"
     assert plugin.handle.processor.sessions()[0]["messages"][0]["payload"] == "hi"
+
+
+def test_plugin_flushes_at_shutdown(memory: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    """The plugin instruments at start-up, after Litestar has collected the shutdown hooks: its own runs."""
+    flushed: list[int] = []
+
+    class RecordingProvider(TracerProvider):
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            flushed.append(timeout_millis)
+            return True
+
+    plugin = WebSocketTelemetryPlugin(tracer_provider=RecordingProvider())
+    with TestClient(Litestar([echo], plugins=[plugin])):
+        assert flushed == []
+    assert flushed == [5000]
 
 
 def test_exclude_pattern_always_covers_the_panel() -> None:

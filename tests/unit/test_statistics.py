@@ -77,7 +77,7 @@ def test_counts_are_current_while_open_and_never_go_back_when_a_session_closes()
     close(statistics, record, 1000, 1)
     assert statistics.messages() == before
     assert statistics.bytes() == {("/chat/{room}", "received"): 2}
-    assert statistics.active_connections() == {}
+    assert statistics.active_connections() == {"/chat/{room}": 0}  # 0 rather than gone, once quiet
     statistics.closed(record, error_type=None)  # a second close changes nothing
     assert statistics.snapshot().connections_total == 1
     assert sum(statistics.messages().values()) == 2
