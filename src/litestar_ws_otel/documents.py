@@ -61,6 +61,7 @@ def session_summary(stored: StoredSession) -> dict[str, Any]:
         "ended_at": _seconds(session.ended_ns),
         "exported_at": _seconds(session.exported_ns),
         "subprotocol": session.subprotocol,
+        "handshake_status": session.handshake_status,
         "messages_received": session.messages_received,
         "messages_sent": session.messages_sent,
         "bytes_received": session.bytes_received,

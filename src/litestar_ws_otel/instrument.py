@@ -199,18 +199,22 @@ class WebSocketTelemetryPlugin(InitPlugin):
 def _install(app: Litestar, middleware: WebSocketTelemetryMiddleware) -> None:
     """Wrap the app's ASGI handler; below Litestar's OpenTelemetry middleware when that is present.
 
-    Beneath it, our span is the child of its SERVER span instead of a second SERVER span.
+    Beneath it, our span is the child of its SERVER span instead of a second SERVER span. The plugin
+    is found by name, as Litestar's ``app.py`` finds it, and its middleware by the class the plugin
+    builds it from. Nothing is imported: Litestar keeps both in ``litestar.contrib.opentelemetry``
+    before 2.22 and in ``litestar.plugins.opentelemetry`` from 2.22 on.
     """
     try:
         otel_plugin: OpenTelemetryPlugin = app.plugins.get("OpenTelemetryPlugin")
     except KeyError:
         app.asgi_handler = middleware(app.asgi_handler)
         return
-    from litestar.plugins.opentelemetry.middleware import OpenTelemetryInstrumentationMiddleware
-
+    otel_middleware = otel_plugin.middleware  # a DefineMiddleware of the plugin's middleware class
+    otel_class = otel_middleware.middleware
     outer = app.asgi_handler
-    if isinstance(outer, OpenTelemetryInstrumentationMiddleware):
-        app.asgi_handler = otel_plugin.middleware(app=middleware(outer.app))
+    inner = getattr(outer, "app", None)
+    if isinstance(otel_class, type) and isinstance(outer, otel_class) and inner is not None:
+        app.asgi_handler = otel_middleware(app=middleware(inner))
     else:
         report_once("Litestar's OpenTelemetry middleware was not found where expected; WebSocket spans may be roots")
         app.asgi_handler = middleware(outer)

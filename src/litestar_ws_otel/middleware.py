@@ -93,8 +93,13 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
         self.live_export = live_export
         if exclude is not None:
             self.should_bypass_for_scope = lambda scope: exclude.search(scope["path"]) is not None
+        # Litestar before 2.20 has no should_bypass_for_scope and would trace excluded paths: handle checks them.
+        self._exclude = None if hasattr(ASGIMiddleware, "should_bypass_for_scope") else exclude
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if self._exclude is not None and self._exclude.search(scope["path"]) is not None:
+            await next_app(scope, receive, send)
+            return
         current = _CURRENT.get()
         if current is not None and current[0] is _connection_of(scope):  # an outer instance serves it
             await next_app(scope, receive, send)

@@ -135,6 +135,7 @@ class Session:
     __slots__ = (
         "__weakref__",
         "_buffer",
+        "_close_guessed",
         "_policy",
         "_previews",
         "_slots",
@@ -182,6 +183,7 @@ class Session:
         self._buffer: bytearray | None = None
         self._previews: list[str | None] | None = None
         self._written = 0
+        self._close_guessed = False
         """Records written so far; the next goes to slot ``_written % _slots``."""
         self.path = path
         self.route = route
@@ -212,6 +214,14 @@ class Session:
     def messages_dropped(self) -> int:
         """Messages counted but no longer (or never) in the ring."""
         return self.messages_received + self.messages_sent - min(self._written, self.max_messages)
+
+    @property
+    def handshake_status(self) -> int | None:
+        """The HTTP status of the handshake: 101 once accepted, else the denial's (403 for a close
+        before accept); ``None`` while it is still pending."""
+        if self.accepted_ns is not None:
+            return 101
+        return self.denial_status
 
     @property
     def written(self) -> int:
@@ -326,14 +336,26 @@ class Session:
         return self._buffer
 
     def on_close(self, code: int, reason: str, initiator: str) -> None:
-        """Record the first close only: a late close after a disconnect does not rewrite history."""
-        if self.close is None:
+        """Record the first close only: a late close after a disconnect does not rewrite history.
+
+        The one exception is the guess a failed send made (``on_client_gone``): the close the
+        server reports afterwards is what really happened.
+        """
+        if self.close is None or self._close_guessed:
             self.close = CloseInfo(code=code, reason=reason, initiator=initiator, time_ns=time.time_ns())
+            self._close_guessed = False
         self.state = SessionState.CLOSED
 
     def on_client_gone(self) -> None:
-        """The transport failed under a send: the client is gone without a close frame."""
-        self.on_close(_DISCONNECTED_ABNORMALLY, "", "client")
+        """A send failed because the client is gone: 1006 (closed without a close frame), unless a
+        close frame turns up when the server reports the disconnect.
+
+        A client that closes normally while the app sends (a broadcast racing the close) makes the
+        send fail before the app has read the client's close frame.
+        """
+        if self.close is None:
+            self.on_close(_DISCONNECTED_ABNORMALLY, "", "client")
+            self._close_guessed = True
 
     def on_denial(self, status: int) -> None:
         if self.denial_status is None:

@@ -168,15 +168,6 @@ def _add_server_address(attributes: dict[str, Any], host: str | None, server: An
             attributes[server_attributes.SERVER_PORT] = int(server[1])
 
 
-def status_code_of(session: Session) -> int | None:
-    """101 once accepted; the denial response's status; 403 for a close before accept."""
-    if session.accepted_ns is not None:
-        return 101
-    if session.denial_status is not None:
-        return session.denial_status
-    return None
-
-
 def primary_exception(exc: BaseException) -> BaseException:
     """The exception that tells what happened; for an exception group, the first real error in it.
 
@@ -235,7 +226,7 @@ def counter_attributes(session: Session, dropped: int) -> dict[str, Any]:
 def end_attributes(session: Session, dropped: int | None = None) -> dict[str, Any]:
     """What the session span carries at its end; ``dropped`` defaults to every message not in the ring."""
     attributes = counter_attributes(session, session.messages_dropped if dropped is None else dropped)
-    status_code = status_code_of(session)
+    status_code = session.handshake_status
     if status_code is not None:
         attributes[http_attributes.HTTP_RESPONSE_STATUS_CODE] = status_code
     if session.subprotocol:

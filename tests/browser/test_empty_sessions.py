@@ -66,3 +66,23 @@ def test_a_live_session_shows_when_its_messages_last_left(
     expect(row.locator(".badge")).not_to_have_text("open")
     expect(page.locator("#head-exported")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d.*, then at close$"))
     assert_page_clean(page, problems)
+
+
+def test_sizes_are_in_binary_units(
+    page: Page, panel_server: Callable[..., PanelServer], problems: PageProblems
+) -> None:
+    """A 1024-byte limit reads "1 KiB", not "1.02 kB"; below a KiB, exact bytes."""
+    server = panel_server()
+    open_panel(page, server)
+    with connect(server.ws_url("/echo?sizes=1"), max_size=None) as ws:
+        row = session_row(page, "/echo?sizes=1")
+        ws.send("x" * 1000)
+        ws.recv(timeout=10)
+        expect(row.locator(".s-received")).to_have_text("↓ 1 · 1000 B")
+        ws.send("y" * 1024)
+        ws.recv(timeout=10)
+        expect(row.locator(".s-received")).to_have_text("↓ 2 · 1.98 KiB")
+        ws.send("z" * (1536 * 1024 - 2024))
+        ws.recv(timeout=10)
+        expect(row.locator(".s-received")).to_have_text("↓ 3 · 1.5 MiB")
+    assert_page_clean(page, problems)

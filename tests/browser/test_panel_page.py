@@ -120,7 +120,8 @@ def test_session_appears_live_and_shows_messages_in_order(
     session = server.sessions()[0]
     expect(page.locator("#head-trace")).to_have_text(session["trace_id"])
     expect(page.locator("#head-span")).to_have_text(session["span_id"])
-    expect(page.locator("#head-status")).to_have_text("unset")
+    expect(page.locator("#head-status")).to_have_text("OK")  # in words; the span status is in the tooltip
+    expect(page.locator("#head-status .tag")).to_have_attribute("title", "span status UNSET: no server error")
     expect(page.locator("#jaeger-link")).to_be_hidden()
     assert_page_clean(page, problems)
 
@@ -141,6 +142,7 @@ def test_error_session_shows_status_and_lifecycle_events(
     expect(row.locator(".s-close")).to_contain_text("by server")
     row.click()
     expect(page.locator("#head-status")).to_have_text("error")
+    expect(page.locator("#head-status .tag")).to_have_attribute("title", "span status ERROR (error.type RuntimeError)")
     expect(page.locator("#timeline .row .dir-label")).to_have_text(["accept", "recv", "error", "close"])
     expect(page.locator("#timeline .event-close")).to_contain_text(f"Closed {code}")
     assert_page_clean(page, problems)
@@ -164,7 +166,7 @@ def test_accept_event_shows_subprotocol_or_that_the_handshake_was_denied(
     accept = page.locator("#timeline .event-accept")
     expect(accept.locator(".c-event")).to_have_text("Connection accepted (subprotocol chat.v2)")
     session_row(page, "/deny").click()
-    expect(accept.locator(".c-event")).to_have_text("Connection not accepted")
+    expect(accept.locator(".c-event")).to_have_text("Connection not accepted (HTTP 403)")
     expect(page.locator("#timeline .row .dir-label")).to_have_text(["accept", "close"])
     assert_page_clean(page, problems)
 

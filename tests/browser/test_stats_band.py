@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -49,3 +50,39 @@ def test_the_statistics_band_updates_live(
     stats = server.handle.statistics.snapshot()
     assert (stats.connections_total, stats.errors) == (3, 1)
     assert_page_clean(page, problems)
+
+
+def test_the_top_bar_shows_when_span_export_fails(page: Page, problems: PageProblems) -> None:
+    """Spans exported to an address where nothing listens: the SDK logs it, and the panel says so."""
+    from litestar import Litestar
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from litestar_ws_otel import instrument_app
+    from tests.apps import echo
+    from tests.export.collector import free_ports
+    from tests.servers import run_server
+
+    (dead_port,) = free_ports(1)
+    provider = TracerProvider()
+    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{dead_port}", insecure=True, timeout=2)
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=50))
+    app = Litestar(route_handlers=[echo], debug=True)
+    instrument_app(app, tracer_provider=provider)
+    try:
+        with run_server(app) as server:
+            response = page.goto(server.http_url("/_ws_otel/"))
+            assert response is not None
+            assert response.status == 200
+            status = page.locator("#export-status")  # problems of earlier tests may show: the port tells ours
+            with connect(server.url("/echo")) as ws:
+                exchange(ws, "hello")
+            expect(status).to_be_visible()
+            expect(status).to_have_text(re.compile(r"^export problem \d\d:\d\d:\d\d(\.\d+)?$"))
+            expect(status).to_have_attribute(
+                "title", re.compile(rf"export problem.*127\.0\.0\.1:{dead_port}|UNAVAILABLE")
+            )
+    finally:
+        provider.shutdown()
+    assert problems.errors == []

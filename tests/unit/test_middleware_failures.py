@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 import pytest
 from litestar import Litestar, websocket
 from litestar.connection import WebSocket
+from litestar.exceptions import WebSocketDisconnect
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -79,6 +81,46 @@ def instrumented(*processors: SpanProcessor) -> tuple[Litestar, InMemorySpanExpo
     app = Litestar([echo], logging_config=None)  # Litestar's logging set-up would replace caplog's handler
     instrument_app(app, tracer_provider=provider)
     return app, exporter
+
+
+async def test_a_client_close_racing_a_send_is_recorded_as_the_client_sent_it() -> None:
+    """A broadcast fails (uvicorn's ClientDisconnected is an OSError) before the app reads the close frame."""
+
+    @websocket("/echo")
+    async def broadcast_then_read(socket: WebSocket[Any, Any, Any]) -> None:
+        await socket.accept()
+        await socket.receive_text()
+        with contextlib.suppress(OSError):  # as a channels sender does
+            await socket.send_text("broadcast")
+        with contextlib.suppress(WebSocketDisconnect):
+            await socket.receive_text()
+
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = Litestar([broadcast_then_read], logging_config=None)
+    instrument_app(app, tracer_provider=provider)
+    incoming = iter(
+        [
+            {"type": "websocket.connect"},
+            {"type": "websocket.receive", "text": "hi"},
+            {"type": "websocket.disconnect", "code": 1000, "reason": "bye"},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(incoming)
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.send":
+            raise ConnectionResetError("the client is gone")
+
+    await app(scope(), receive, send)  # type: ignore[arg-type]
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes is not None
+    assert span.attributes[semconv.WEBSOCKET_CLOSE_CODE] == 1000  # not the 1006 the failed send suggested
+    assert span.attributes[semconv.WEBSOCKET_CLOSE_REASON] == "bye"
+    assert span.attributes[semconv.WEBSOCKET_CLOSE_INITIATOR] == "client"
 
 
 class ExplodingProcessor(SpanProcessor):

@@ -70,9 +70,10 @@ def test_live_then_finished_session_as_documented_dict(provider: TracerProvider)
     end(session, span)
     (done,) = processor.sessions()
     assert set(done) == {
-        "trace_id", "span_id", "name", "route", "path", "state", "started_at", "accepted_at", "ended_at", "exported_at",
-        "subprotocol", "messages_received", "messages_sent", "bytes_received", "bytes_sent", "close_code",
-        "close_reason", "close_initiator", "status", "error_type", "messages",
+        "trace_id", "span_id", "name", "route", "path", "state", "started_at", "accepted_at", "ended_at",
+        "exported_at", "handshake_status", "subprotocol", "messages_received", "messages_sent",
+        "bytes_received", "bytes_sent", "close_code", "close_reason", "close_initiator", "status",
+        "error_type", "messages",
     }  # fmt: skip
     assert done["state"] == "closed"
     assert done["trace_id"] == format(span.get_span_context().trace_id, "032x")

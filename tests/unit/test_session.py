@@ -172,6 +172,25 @@ def test_client_gone_is_1006_from_the_client() -> None:
     assert (session.close.code, session.close.initiator) == (1006, "client")
 
 
+def test_a_close_frame_read_after_a_failed_send_replaces_the_guess() -> None:
+    """A broadcast that races the client's close fails before the close frame is read: the frame is the truth."""
+    session = make_session()
+    session.on_client_gone()
+    session.on_close(1000, "bye", "client")
+    assert session.close is not None
+    assert (session.close.code, session.close.reason, session.close.initiator) == (1000, "bye", "client")
+    session.on_close(1011, "", "server")  # after the truth, the first close stands again
+    assert session.close.code == 1000
+
+
+def test_a_failed_send_does_not_rewrite_a_close_already_seen() -> None:
+    session = make_session()
+    session.on_close(4001, "done", "server")
+    session.on_client_gone()
+    assert session.close is not None
+    assert (session.close.code, session.close.reason) == (4001, "done")
+
+
 def test_denial_keeps_the_first_status() -> None:
     session = make_session()
     session.on_denial(401)

@@ -23,6 +23,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from litestar_ws_otel.config import TOOLBAR_PANEL_PATH
+from litestar_ws_otel.export_health import export_health
 from litestar_ws_otel.panel.access import PanelAccess
 from litestar_ws_otel.panel.stream import serve_live
 
@@ -70,6 +71,7 @@ def register_panel(app: Litestar, handle: Instrumentation) -> tuple[str, ...]:
     if _toolbar_installed() and TOOLBAR_PANEL_PATH not in prefixes:
         prefixes.append(TOOLBAR_PANEL_PATH)
     access = PanelAccess(handle.config)
+    export_health.watch()
     for prefix in prefixes:
         app.register(_router(prefix, handle, access))
     if "debug_toolbar.litestar.plugin" in sys.modules:  # the app may use the toolbar: do not import it otherwise
@@ -134,6 +136,11 @@ def _router(prefix: str, handle: Instrumentation, access: PanelAccess) -> Router
         """The app's numbers since it started: the same the metrics report."""
         return handle.statistics.snapshot().as_json()
 
+    @get("/api/health", sync_to_thread=False)
+    def api_health() -> dict[str, Any]:
+        """Whether span and metric export is failing, from the SDK's own log records."""
+        return {"export": export_health.status()}
+
     @get("/api/sessions", sync_to_thread=False)
     def api_sessions(request: Request[Any, Any, Any]) -> dict[str, Any]:
         """``?state=open|closed``, ``?limit=N``; ``?summary=1`` skips the rings the list view does not show."""
@@ -155,7 +162,7 @@ def _router(prefix: str, handle: Instrumentation, access: PanelAccess) -> Router
     @websocket("/api/live")
     async def api_live(socket: WebSocket[Any, Any, Any]) -> None:
         """The live channel; ``_Gate`` refuses a handshake with ``403`` before it gets here."""
-        await serve_live(socket, processor, handle.statistics)
+        await serve_live(socket, processor, handle.statistics, health=export_health.status)
 
     def _session_or_404(span_id: str) -> dict[str, Any]:
         document = processor.session(span_id) if _SPAN_ID.fullmatch(span_id) else None
@@ -171,7 +178,17 @@ def _router(prefix: str, handle: Instrumentation, access: PanelAccess) -> Router
     )
     return Router(
         path=prefix,
-        route_handlers=[index, api_config, api_stats, api_sessions, api_session, api_export, api_live, static],
+        route_handlers=[
+            index,
+            api_config,
+            api_stats,
+            api_health,
+            api_sessions,
+            api_session,
+            api_export,
+            api_live,
+            static,
+        ],
         middleware=[_SecurityHeaders(), _Gate(access)],
         include_in_schema=False,
     )

@@ -58,6 +58,7 @@ async def serve_live(
     processor: RecentSessionsProcessor,
     statistics: SessionStatistics | None = None,
     *,
+    health: Callable[[], dict[str, Any]] | None = None,
     poll_seconds: float = POLL_SECONDS,
     sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
 ) -> None:
@@ -71,13 +72,14 @@ async def serve_live(
         socket: The accepted-to-be connection; the panel's access check has already let it through.
         processor: The store to watch.
         statistics: The app's numbers, sent as ``stats`` events when they change.
+        health: The export's state, sent as ``health`` events when it changes.
         poll_seconds: Time between looks at the store.
         sleep: The wait between polls; tests pass one they control.
     """
     await socket.accept()
     async with anyio.create_task_group() as group:
         group.start_soon(_cancel_on_disconnect, socket, group.cancel_scope)
-        await _send_events(socket, processor, statistics, poll_seconds, sleep)
+        await _send_events(socket, processor, statistics, health, poll_seconds, sleep)
         group.cancel_scope.cancel()  # the client went during a send: stop waiting on receive
 
 
@@ -91,11 +93,12 @@ async def _send_events(
     socket: WebSocket[Any, Any, Any],
     processor: RecentSessionsProcessor,
     statistics: SessionStatistics | None,
+    health: Callable[[], dict[str, Any]] | None,
     poll_seconds: float,
     sleep: Callable[[float], Awaitable[Any]],
 ) -> None:
     """Send until the task is cancelled; return when a send finds the client gone."""
-    events_of_store = session_events(processor, statistics, poll_seconds=poll_seconds, sleep=sleep)
+    events_of_store = session_events(processor, statistics, health=health, poll_seconds=poll_seconds, sleep=sleep)
     async with contextlib.aclosing(events_of_store) as events:
         async for name, data in events:
             try:
@@ -108,11 +111,12 @@ async def session_events(
     processor: RecentSessionsProcessor,
     statistics: SessionStatistics | None = None,
     *,
+    health: Callable[[], dict[str, Any]] | None = None,
     poll_seconds: float = POLL_SECONDS,
     sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
 ) -> AsyncGenerator[Event, None]:
     """A ``snapshot`` event, then deltas: ``session_opened``, ``messages``, ``session_closed``, ``session_evicted``;
-    and ``stats`` whenever the app's numbers changed.
+    ``stats`` whenever the app's numbers changed, ``health`` whenever the export's state did.
 
     Memory stays bounded for a slow browser because nothing is queued: the socket pulls the next
     event only after the previous one was sent (uvicorn's ``send`` waits until the transport is
@@ -123,19 +127,25 @@ async def session_events(
     Args:
         processor: The store to watch.
         statistics: The app's numbers; ``None`` sends no ``stats`` events.
+        health: The export's state; ``None`` sends no ``health`` events.
         poll_seconds: Time between looks at the store.
         sleep: The wait between polls.
     """
     summaries = processor.summaries()
     cursors = {summary["span_id"]: _seen(summary) for summary in summaries}
     yield "snapshot", {"sessions": summaries}
-    stats = None
+    sent: dict[str, Any] = {}
+    sources: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+    if statistics is not None:
+        sources.append(("stats", lambda: statistics.snapshot().as_json()))
+    if health is not None:
+        sources.append(("health", lambda: {"export": health()}))
     while True:
-        if statistics is not None:
-            latest = statistics.snapshot().as_json()
-            if latest != stats:
-                stats = latest
-                yield "stats", latest
+        for name, read in sources:
+            latest = read()
+            if latest != sent.get(name):
+                sent[name] = latest
+                yield name, latest
         await sleep(poll_seconds)
         for event in diff(processor, cursors):
             yield event

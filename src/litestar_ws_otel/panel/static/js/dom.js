@@ -31,6 +31,7 @@ export const el = {
   headSent: $("head-sent"),
   headClose: $("head-close"),
   stats: $("stats"),
+  exportStatus: $("export-status"),
   statConnections: $("stat-connections"),
   statReceived: $("stat-received"),
   statSent: $("stat-sent"),

@@ -36,12 +36,19 @@ export function delta(seconds) {
   return `+${duration(ms / 1000, false)}`;
 }
 
+/** Binary units throughout (a 1024-byte limit is "1 KiB", never "1.02 kB"); exact bytes below 1 KiB. */
 export function bytes(n) {
   if (typeof n !== "number") return "";
-  if (n < 1000) return `${n} B`;
-  if (n < 1e6) return `${(n / 1e3).toFixed(n < 1e4 ? 2 : 1)} kB`;
-  if (n < 1e9) return `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)} MB`;
-  return `${(n / 1e9).toFixed(2)} GB`;
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = value < 10 ? 2 : value < 100 ? 1 : 0;
+  return `${Number(value.toFixed(digits))} ${units[unit]}`;
 }
 
 export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;

@@ -21,7 +21,7 @@ export function renderHead(record) {
   setText(el.headSent, `${plural(s.messages_sent ?? 0, "msg")} · ${bytes(s.bytes_sent ?? 0)}`);
   setText(el.headClose, s.state === "open" ? "—" : closeText(s) || "—");
   setText(el.headExported, exportedText(s));
-  el.headStatus.replaceChildren(tag(s.status === "error" ? "error" : "unset", s.status === "error" ? "error" : "muted"));
+  el.headStatus.replaceChildren(statusTag(s));
   setText(el.headTrace, s.trace_id || "");
   setText(el.headSpan, s.span_id || "");
   const jaeger = jaegerUrl(s.trace_id);
@@ -34,6 +34,14 @@ export function renderHead(record) {
 function exportedText(s) {
   if (typeof s.exported_at === "number") return `${clockTime(s.exported_at)}${s.state === "open" ? "" : ", then at close"}`;
   return s.state === "open" ? "not yet" : "at close";
+}
+
+/** "OK" or "error" in words; the span's own status (and error.type) in the tooltip. */
+function statusTag(s) {
+  const error = s.status === "error";
+  const status = tag(error ? "error" : "OK", error ? "error" : "ok");
+  setTitle(status, error ? `span status ERROR${s.error_type ? ` (error.type ${s.error_type})` : ""}` : "span status UNSET: no server error");
+  return status;
 }
 
 function jaegerUrl(traceId) {

@@ -8,11 +8,11 @@ import { apiUrl, getJson, liveUrl } from "./api.js";
 import { el, setText, showNotice } from "./dom.js";
 import { plural } from "./format.js";
 import { clearSessions, handleEvent } from "./sessions.js";
-import { renderStats } from "./stats.js";
+import { renderHealth, renderStats } from "./stats.js";
 import { state } from "./state.js";
 
 const MAX_QUEUED_EVENTS = 5000;
-const STREAM_EVENTS = ["snapshot", "session_opened", "messages", "session_closed", "session_evicted", "stats"];
+const STREAM_EVENTS = ["snapshot", "session_opened", "messages", "session_closed", "session_evicted", "stats", "health"];
 // Reconnect after 0.5 s, doubling up to 10 s; a connection that opens resets the delay.
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 10000;
@@ -29,8 +29,9 @@ function onStreamEvent(raw) {
   if (!frame || !STREAM_EVENTS.includes(frame.event) || !frame.data || typeof frame.data !== "object") return;
   const type = frame.event;
   const data = frame.data;
-  if (type === "stats") {
-    renderStats(data); // totals, not changes to the list: pausing the list does not hold them
+  if (type === "stats" || type === "health") {
+    // The app's totals and the export's state, not changes to the list: pausing does not hold them.
+    (type === "stats" ? renderStats : renderHealth)(data);
     return;
   }
   if (state.paused) {

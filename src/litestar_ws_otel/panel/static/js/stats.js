@@ -1,10 +1,11 @@
 /*
  * The statistics band: the app's numbers since it started (connections, messages, bytes, durations,
  * close codes, errors), from the live socket's "stats" events; the same numbers as the app's metrics.
+ * And the export's state ("health" events): a sign in the top bar once span or metric export fails.
  */
 
-import { el, setText } from "./dom.js";
-import { bytes, duration, plural } from "./format.js";
+import { el, setText, setTitle } from "./dom.js";
+import { bytes, clockTime, duration, fullDate, plural } from "./format.js";
 
 const MAX_CLOSE_CODES = 6;
 
@@ -18,6 +19,17 @@ export function renderStats(stats) {
   setText(el.statCloseCodes, closeCodes(stats.close_codes));
   setText(el.statErrors, String(count(stats.errors)));
   el.statErrors.classList.toggle("stat-bad", count(stats.errors) > 0);
+}
+
+/** "export failing since HH:MM:SS" while the SDK reports export problems; the last one in the tooltip. */
+export function renderHealth(health) {
+  const exporting = health && typeof health.export === "object" ? health.export : null;
+  const error = exporting && typeof exporting.error === "string" ? exporting.error : null;
+  el.exportStatus.hidden = !error;
+  if (!error) return;
+  setText(el.exportStatus, `export problem ${clockTime(exporting.at)}`);
+  const count = typeof exporting.problems === "number" ? exporting.problems : 1;
+  setTitle(el.exportStatus, `${plural(count, "export problem")} reported by the OpenTelemetry SDK; the last, ${fullDate(exporting.at)}: ${error}`);
 }
 
 function count(value) {

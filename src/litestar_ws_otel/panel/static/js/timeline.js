@@ -32,7 +32,8 @@ export function renderTimeline(record, { fromTop = false } = {}) {
   // null: the handshake was never accepted (denied, or not yet); undefined: a server without the key.
   const accepted = s.accepted_at !== null;
   const subprotocol = s.subprotocol ? ` (subprotocol ${s.subprotocol})` : "";
-  const acceptText = accepted ? `Connection accepted${subprotocol}` : "Connection not accepted";
+  const refused = typeof s.handshake_status === "number" && s.handshake_status !== 101 ? ` (HTTP ${s.handshake_status})` : "";
+  const acceptText = accepted ? `Connection accepted${subprotocol}` : `Connection not accepted${refused}`;
   el.timeline.append(eventRow(record, "accept", (accepted && s.accepted_at) || s.started_at, acceptText, ""));
   let previous = s.started_at;
   for (const m of record.messages) {
