@@ -21,6 +21,7 @@ from litestar_ws_otel.provider import flush_on_shutdown, resolve_meter_provider,
 from litestar_ws_otel.reporting import report_once
 from litestar_ws_otel.session import PreviewPolicy
 from litestar_ws_otel.statistics import SessionStatistics
+from litestar_ws_otel.version import VERSION
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -84,7 +85,7 @@ def instrument_app(
     processor = RecentSessionsProcessor(
         max_sessions=config.max_sessions, session_ttl_seconds=config.session_ttl_seconds
     )
-    tracer = provider.get_tracer(_INSTRUMENTATION_NAME, _version())
+    tracer = provider.get_tracer(_INSTRUMENTATION_NAME, VERSION)
     interval = config.export_interval_seconds
     live_export = LiveExport(tracer, interval) if config.enabled and interval is not None else None
     meters = resolve_meter_provider(meter_provider, from_env=from_env) if config.enabled else None
@@ -108,7 +109,7 @@ def _wire(
     config = handle.config
     dispatcher_for(handle.tracer_provider).attach(handle.processor)
     try:
-        metrics_for(meter_provider, _version()).attach(handle.statistics)
+        metrics_for(meter_provider, VERSION).attach(handle.statistics)
     except Exception as exc:  # a broken meter provider costs the metrics, never the app
         report_once("could not create the WebSocket metrics; spans and the panel go on without them", exc)
     middleware = WebSocketTelemetryMiddleware(
@@ -255,12 +256,3 @@ def _exclude_pattern(config: WebSocketTelemetryConfig) -> re.Pattern[str]:
     """User patterns plus the panel's own paths, which are never instrumented."""
     own = [rf"^{re.escape(path)}(/|$)" for path in (config.panel_path, TOOLBAR_PANEL_PATH)]
     return re.compile("|".join([*own, *(f"(?:{pattern})" for pattern in config.exclude_paths)]))
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("litestar-ws-otel")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0.0.0"

@@ -19,7 +19,7 @@ PACKAGE_DIR = Path(litestar_ws_otel.__file__).parent
 ARCHITECTURE_DOC = Path(__file__).parents[2] / "docs" / "architecture.md"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("config", "reporting", "semconv", "redaction", "export_health", "panel"),  # leaves: import nothing of ours
+    ("config", "reporting", "semconv", "redaction", "export_health", "version", "panel"),  # leaves
     ("session",),  # one connection's record; no OpenTelemetry, no Litestar
     ("statistics",),  # one app's numbers, read from its sessions
     ("session_context", "spans"),  # a session to a span: the context key, attributes and events

@@ -250,3 +250,25 @@ async def test_shutdown_hook_flushes_the_provider(caplog: pytest.LogCaptureFixtu
 
     await flush_on_shutdown(BrokenProvider())()
     assert "could not flush spans at shutdown" in caplog.text
+
+
+def test_the_version_is_the_installed_distributions_and_names_the_scope(
+    memory: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    from importlib.metadata import version
+
+    import litestar_ws_otel
+
+    assert litestar_ws_otel.__version__ == version("litestar-ws-otel")
+    provider, exporter = memory
+    app = Litestar([echo])
+    instrument_app(app, tracer_provider=provider)
+    with TestClient(app) as client, client.websocket_connect("/echo") as socket:
+        socket.send_text("hi")
+        assert socket.receive_text() == "hi"
+    (span,) = exporter.get_finished_spans()
+    assert span.instrumentation_scope is not None
+    assert (span.instrumentation_scope.name, span.instrumentation_scope.version) == (
+        "litestar_ws_otel",
+        litestar_ws_otel.__version__,
+    )
