@@ -12,16 +12,12 @@ import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from statistics import quantiles
-from typing import TYPE_CHECKING
-
-from litestar_ws_otel.reporting import report_once
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
     from litestar_ws_otel.session import Session
 
-__all__ = ("MessageKey", "SessionStatistics", "StatisticsSnapshot")
+__all__ = ("ClosedSession", "MessageKey", "SessionStatistics", "StatisticsSnapshot")
 
 RECENT_DURATIONS = 10_000
 """Closed sessions whose durations the panel's median and 95th percentile are taken over."""
@@ -29,6 +25,15 @@ _NS = 1e9
 
 MessageKey = tuple["str | None", str, str]
 """``(route, direction, type)``: what the message counts are kept by."""
+
+
+class ClosedSession(NamedTuple):
+    """What the duration histogram records of a closed session."""
+
+    seconds: float
+    route: str | None
+    close_code: int | None
+    error_type: str | None
 
 
 @dataclass(frozen=True)
@@ -64,22 +69,22 @@ class StatisticsSnapshot:
 class SessionStatistics:
     """Connections, messages, bytes, durations, close codes and errors of one app.
 
-    ``opened`` and ``closed`` are called once per connection by the middleware; readers (the
-    metric reader's thread, the panel) take a consistent view under one lock and add up the open
-    sessions' counters outside it.
+    ``opened`` and ``closed`` are called once per connection by the middleware and do a few list
+    and dict updates under one lock; readers (the metric reader's thread, the panel) copy under
+    the lock and add up the open sessions' counters outside it.
 
     Args:
-        recent_durations: How many closed sessions' durations the percentiles are taken over.
+        recent_durations: How many closed sessions' durations the percentiles are taken over, and
+            how many closed sessions may wait for the metric reader (``take_durations``).
     """
 
     def __init__(self, *, recent_durations: int = RECENT_DURATIONS) -> None:
         self._lock = threading.Lock()
         self._open: dict[int, Session] = {}
-        self._messages: Counter[MessageKey] = Counter()
-        self._bytes: Counter[tuple[str | None, str]] = Counter()
+        self._totals: dict[str | None, list[int]] = {}
+        """Closed sessions' counts by route: text and binary received, text and binary sent, bytes
+        received, bytes sent. Routes that had a connection stay, so a quiet route reports 0 open."""
         self._close_codes: Counter[int] = Counter()
-        self._routes: set[str | None] = set()
-        """Routes that had a connection: reported with 0 open rather than not at all, once quiet."""
         self._durations: deque[float] = deque(maxlen=recent_durations)
         self._max_duration: float | None = None
         self._connections_total = 0
@@ -87,8 +92,9 @@ class SessionStatistics:
         self._percentiles: tuple[int, float | None, float | None] = (0, None, None)
         """``(closed sessions, p50, p95)`` as last computed: the live socket asks several times a second."""
         self._errors = 0
-        self.duration_listeners: list[Callable[[float, Session, str | None], None]] = []
-        """Called with each closed session's duration (the metrics' histogram); an error is logged once."""
+        self._pending: deque[ClosedSession] | None = None
+        """Closed sessions the duration histogram has not recorded yet; ``None`` while no metrics read them."""
+        self._pending_limit = recent_durations
 
     def opened(self, session: Session) -> None:
         with self._lock:
@@ -99,23 +105,43 @@ class SessionStatistics:
         """Move ``session``'s counters into the totals; ``error_type`` when it ended in a server error."""
         duration = ((session.ended_ns or session.started_ns) - session.started_ns) / _NS
         route = session.route
+        close = session.close
         with self._lock:
             if self._open.pop(id(session), None) is None:
                 return
-            self._add_counts(self._messages, self._bytes, (session,))
-            self._routes.add(route)
-            if session.close is not None:
-                self._close_codes[session.close.code] += 1
+            totals = self._totals.get(route)
+            if totals is None:
+                totals = self._totals[route] = [0, 0, 0, 0, 0, 0]
+            _add(totals, session)
+            if close is not None:
+                self._close_codes[close.code] += 1
             if error_type is not None:
                 self._errors += 1
             self._durations.append(duration)
             self._closed_total += 1
-            self._max_duration = duration if self._max_duration is None else max(self._max_duration, duration)
-        for listener in self.duration_listeners:
-            try:
-                listener(duration, session, error_type)
-            except Exception as exc:
-                report_once("could not record a WebSocket session's duration", exc, detail=str(route))
+            if self._max_duration is None or duration > self._max_duration:
+                self._max_duration = duration
+            if self._pending is not None:
+                self._pending.append(ClosedSession(duration, route, close.code if close else None, error_type))
+
+    def record_durations(self) -> None:
+        """Keep closed sessions for ``take_durations`` from now on (the metrics call it once)."""
+        with self._lock:
+            if self._pending is None:
+                self._pending = deque(maxlen=self._pending_limit)
+
+    def take_durations(self) -> list[ClosedSession]:
+        """The sessions closed since the last call, oldest first.
+
+        The duration histogram records them when the metric reader collects, so a connection never
+        waits on the SDK; at most ``recent_durations`` of them wait.
+        """
+        with self._lock:
+            if not self._pending:
+                return []
+            taken = list(self._pending)
+            self._pending.clear()
+        return taken
 
     def active_connections(self) -> dict[str | None, int]:
         """Open, accepted sessions by route; 0 for a route whose connections have all closed.
@@ -124,7 +150,7 @@ class SessionStatistics:
         the backend, as if those connections were still open.
         """
         with self._lock:
-            counts = dict.fromkeys(self._routes, 0)
+            counts = dict.fromkeys(self._totals, 0)
             open_sessions = list(self._open.values())
         for session in open_sessions:
             if _is_active(session):
@@ -140,11 +166,30 @@ class SessionStatistics:
         return self.counts()[1]
 
     def counts(self) -> tuple[Counter[MessageKey], Counter[tuple[str | None, str]]]:
-        """Messages and bytes together, from one look at the open sessions."""
+        """Messages and bytes from one look at the open sessions; a kind appears with its first message."""
         with self._lock:
-            messages, payload_bytes = Counter(self._messages), Counter(self._bytes)
+            totals = {route: list(counts) for route, counts in self._totals.items()}
             open_sessions = list(self._open.values())
-        self._add_counts(messages, payload_bytes, open_sessions)
+        for session in open_sessions:
+            counts = totals.get(session.route)
+            if counts is None:
+                counts = totals[session.route] = [0, 0, 0, 0, 0, 0]
+            _add(counts, session)
+        messages: Counter[MessageKey] = Counter()
+        payload_bytes: Counter[tuple[str | None, str]] = Counter()
+        for route, (text_in, binary_in, text_out, binary_out, bytes_in, bytes_out) in totals.items():
+            for key, count in (
+                ((route, "received", "text"), text_in),
+                ((route, "received", "binary"), binary_in),
+                ((route, "sent", "text"), text_out),
+                ((route, "sent", "binary"), binary_out),
+            ):
+                if count:
+                    messages[key] = count
+            if bytes_in:
+                payload_bytes[(route, "received")] = bytes_in
+            if bytes_out:
+                payload_bytes[(route, "sent")] = bytes_out
         return messages, payload_bytes
 
     def snapshot(self) -> StatisticsSnapshot:
@@ -173,26 +218,16 @@ class SessionStatistics:
             errors=errors,
         )
 
-    @staticmethod
-    def _add_counts(
-        messages: Counter[MessageKey], payload_bytes: Counter[tuple[str | None, str]], sessions: Iterable[Session]
-    ) -> None:
-        """Add sessions' counters; a key appears with its first message, so quiet kinds stay out."""
-        for session in sessions:
-            route = session.route
-            binary_received, binary_sent = session.binary_received, session.binary_sent
-            for key, count in (
-                ((route, "received", "text"), session.messages_received - binary_received),
-                ((route, "received", "binary"), binary_received),
-                ((route, "sent", "text"), session.messages_sent - binary_sent),
-                ((route, "sent", "binary"), binary_sent),
-            ):
-                if count:
-                    messages[key] += count
-            if session.bytes_received:
-                payload_bytes[(route, "received")] += session.bytes_received
-            if session.bytes_sent:
-                payload_bytes[(route, "sent")] += session.bytes_sent
+
+def _add(counts: list[int], session: Session) -> None:
+    """Add a session's counters to ``[text in, binary in, text out, binary out, bytes in, bytes out]``."""
+    binary_received, binary_sent = session.binary_received, session.binary_sent
+    counts[0] += session.messages_received - binary_received
+    counts[1] += binary_received
+    counts[2] += session.messages_sent - binary_sent
+    counts[3] += binary_sent
+    counts[4] += session.bytes_received
+    counts[5] += session.bytes_sent
 
 
 def _percentiles(durations: list[float]) -> tuple[float | None, float | None]:

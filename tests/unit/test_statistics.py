@@ -214,3 +214,23 @@ def test_a_meter_provider_that_raises_is_logged_once_and_the_app_is_untouched(ca
 def test_a_wrong_meter_provider_is_refused_naming_the_argument() -> None:
     with pytest.raises(ValueError, match="meter_provider must be an opentelemetry.metrics.MeterProvider"):
         instrument_app(Litestar(route_handlers=[echo]), meter_provider=object())  # type: ignore[arg-type]
+
+
+def test_durations_wait_for_the_reader_in_a_bounded_queue() -> None:
+    statistics = SessionStatistics(recent_durations=3)
+    record = session()
+    statistics.opened(record)
+    close(statistics, record, 1000, 1)
+    assert statistics.take_durations() == []  # no metrics read them: nothing is kept for a reader
+    statistics.record_durations()
+    for seconds in (1, 2, 3, 4, 5):
+        record = session(route="/r")
+        statistics.opened(record)
+        close(statistics, record, 1001, seconds, error="1011" if seconds == 5 else None)
+    taken = statistics.take_durations()
+    assert [(c.seconds, c.route, c.close_code, c.error_type) for c in taken] == [
+        (3.0, "/r", 1001, None),
+        (4.0, "/r", 1001, None),
+        (5.0, "/r", 1001, "1011"),
+    ]  # the newest three: a reader that never comes costs a bounded queue
+    assert statistics.take_durations() == []
