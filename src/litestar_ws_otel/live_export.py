@@ -7,9 +7,10 @@ open, the records written since its last export leave at least once per
 session's counters so far and its own ``websocket.events.dropped``. The session span itself still
 ends at close, with the records since the last export.
 
-One daemon thread per app does the timing, not one per connection, and the per-message path is
-untouched: the thread reads the rings the connections write (``Session.records_since`` is safe
-from another thread). The thread holds the exporter weakly, so it ends soon after its app is gone.
+One daemon thread per app does the timing, not one per connection, and it wakes when the next
+session is due rather than on a fixed tick. The per-message path is untouched: the thread reads
+the rings the connections write (``Session.records_since`` is safe from another thread). The
+thread holds the exporter weakly, so it ends soon after its app is gone.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ if TYPE_CHECKING:
 __all__ = ("LiveExport", "PendingExport")
 
 _NS = 1_000_000_000
-_MIN_TICK_SECONDS = 0.05
-_MAX_TICK_SECONDS = 1.0
+_MIN_WAIT_SECONDS = 0.01
+"""The shortest sleep of the thread: sessions due together leave together."""
+_STOP_JOIN_SECONDS = 2.0
 
 
 class PendingExport:
@@ -41,13 +43,15 @@ class PendingExport:
     makes each record leave at most once whichever comes first.
     """
 
-    __slots__ = ("_closed", "_lock", "sequence", "session", "span")
+    __slots__ = ("_closed", "_lock", "due_ns", "sequence", "session", "span")
 
-    def __init__(self, session: Session, span: trace.Span) -> None:
+    def __init__(self, session: Session, span: trace.Span, due_ns: int) -> None:
         self.session = session
         self.span = span
         self.sequence = 0
         """The sequence of the first record that has not left yet."""
+        self.due_ns = due_ns
+        """When the thread looks at this session next: an interval after its start or its last look."""
         self._lock = threading.Lock()
         self._closed = False
 
@@ -91,7 +95,6 @@ class LiveExport:
     def __init__(self, tracer: trace.Tracer, interval_seconds: float) -> None:
         self.tracer = tracer
         self.interval_ns = int(interval_seconds * _NS)
-        self.tick_seconds = min(_MAX_TICK_SECONDS, max(_MIN_TICK_SECONDS, interval_seconds / 4))
         self._lock = threading.Lock()
         self._open: dict[int, PendingExport] = {}
         self._thread: threading.Thread | None = None
@@ -99,15 +102,12 @@ class LiveExport:
 
     def track(self, session: Session, span: trace.Span) -> PendingExport:
         """Export ``session``'s records from now on, while it is open; starts the thread on first use."""
-        pending = PendingExport(session, span)
+        pending = PendingExport(session, span, session.started_ns + self.interval_ns)
         with self._lock:
             self._open[id(pending)] = pending
             if self._thread is None and not self._stopped.is_set():
                 self._thread = threading.Thread(
-                    target=_run,
-                    args=(weakref.ref(self), self.tick_seconds),
-                    name="litestar-ws-otel-export",
-                    daemon=True,
+                    target=_run, args=(weakref.ref(self),), name="litestar-ws-otel-export", daemon=True
                 )
                 self._thread.start()
         return pending
@@ -118,7 +118,10 @@ class LiveExport:
             self._open.pop(id(pending), None)
 
     def export_due(self, now_ns: int | None = None, *, everything: bool = False) -> int:
-        """Export the new records of every open session whose interval has passed; the spans made.
+        """Look at every open session whose interval has passed; export its new records, if any.
+
+        Each session is looked at once per interval, from its start: what it recorded since the
+        last look leaves then, and a quiet session exports nothing. Returns the spans made.
 
         Args:
             now_ns: The time to measure intervals against.
@@ -129,16 +132,22 @@ class LiveExport:
             candidates = list(self._open.values())
         exported = 0
         for pending in candidates:
-            exported_ns = pending.session.exported_ns
-            since = exported_ns if exported_ns is not None else pending.session.started_ns
+            if not everything and now_ns < pending.due_ns:
+                continue
+            pending.due_ns = now_ns + self.interval_ns
             if pending.session.written == pending.sequence:
                 continue  # a quiet session exports nothing new
-            if everything or now_ns - since >= self.interval_ns:
-                try:
-                    exported += self._export(pending, now_ns)
-                except Exception as exc:
-                    report_once("could not export a live WebSocket session's messages", exc)
+            try:
+                exported += self._export(pending, now_ns)
+            except Exception as exc:
+                report_once("could not export a live WebSocket session's messages", exc)
         return exported
+
+    def next_due_ns(self, now_ns: int) -> int:
+        """When the thread should look again: the earliest session's turn, at most an interval away."""
+        with self._lock:
+            earliest = min((pending.due_ns for pending in self._open.values()), default=now_ns + self.interval_ns)
+        return min(earliest, now_ns + self.interval_ns)
 
     def _export(self, pending: PendingExport, now_ns: int) -> int:
         records, dropped = pending.take()
@@ -164,12 +173,13 @@ class LiveExport:
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
-            thread.join(timeout=self.tick_seconds * 4)
+            thread.join(timeout=_STOP_JOIN_SECONDS)
         self.export_due(everything=True)
 
 
-def _run(exporter_ref: weakref.ref[LiveExport], tick_seconds: float) -> None:
-    """The export thread: wake every tick, export what is due; end with the exporter or at ``stop``.
+def _run(exporter_ref: weakref.ref[LiveExport]) -> None:
+    """The export thread: sleep until the next session's turn, export what is due; end with the
+    exporter or at ``stop``. It wakes once per interval per session, not on a fixed tick.
 
     It holds the exporter only while exporting, never while waiting, so the app can go.
     """
@@ -177,9 +187,11 @@ def _run(exporter_ref: weakref.ref[LiveExport], tick_seconds: float) -> None:
         exporter = exporter_ref()
         if exporter is None:
             return
+        now_ns = time.time_ns()
+        wait_seconds = max(_MIN_WAIT_SECONDS, (exporter.next_due_ns(now_ns) - now_ns) / _NS)
         stopped = exporter._stopped
         del exporter
-        if stopped.wait(tick_seconds):
+        if stopped.wait(wait_seconds):
             return
         exporter = exporter_ref()
         if exporter is None:

@@ -83,13 +83,12 @@ def test_a_quiet_session_exports_nothing_new(traced: tuple[TracerProvider, InMem
     assert live.export_due(now_ns=5 * SECOND) == 0  # no message at all
     session.on_message("received", "x")
     assert live.export_due(now_ns=6 * SECOND) == 1
-    assert live.export_due(now_ns=60 * SECOND) == 0  # nothing since
+    assert live.export_due(now_ns=60 * SECOND) == 0  # nothing since: looked at, and due again at 61 s
     session.on_message("sent", "y")
-    assert live.export_due(now_ns=60 * SECOND) == 1  # quiet for long: the next look sends it
-    session.on_message("sent", "z")
-    assert live.export_due(now_ns=60 * SECOND + SECOND // 2) == 0  # due only an interval after the last export
+    assert live.export_due(now_ns=60 * SECOND + SECOND // 2) == 0  # one look per interval
+    assert live.next_due_ns(60 * SECOND + SECOND // 2) == 61 * SECOND
     assert live.export_due(now_ns=61 * SECOND) == 1
-    assert [ids(s, "received") + ids(s, "sent") for s in exporter.get_finished_spans()] == [[1], [1], [2]]
+    assert [ids(s, "received") + ids(s, "sent") for s in exporter.get_finished_spans()] == [[1], [1]]
     live.stop()
 
 
@@ -151,6 +150,20 @@ def test_stop_exports_what_open_sessions_have_not(traced: tuple[TracerProvider, 
     live.stop()
     (child,) = exporter.get_finished_spans()
     assert ids(child, "received") == [1]
+
+
+def test_the_thread_sleeps_until_the_next_session_is_due(traced: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    provider, _ = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=10)
+    assert live.next_due_ns(5 * SECOND) == 15 * SECOND  # no session: an interval away
+    later, sooner = open_session(provider), open_session(provider)
+    later[0].started_ns, sooner[0].started_ns = 4 * SECOND, 2 * SECOND
+    for record, span in (later, sooner):
+        live.track(record, span)  # type: ignore[arg-type]
+    assert live.next_due_ns(5 * SECOND) == 12 * SECOND  # the earliest session's turn
+    live.export_due(now_ns=12 * SECOND)
+    assert live.next_due_ns(12 * SECOND) == 14 * SECOND
+    live.stop()
 
 
 def test_the_thread_exports_on_its_own_and_ends_with_its_exporter(
