@@ -26,7 +26,7 @@ from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ImmutableState, State
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
@@ -34,7 +34,8 @@ from litestar.exceptions import (
     WebSocketException,
 )
 from litestar.handlers import BaseRouteHandler, WebsocketListener
-from litestar.params import FromPath, FromQuery
+
+from tests.litestar_compat import FromPath, FromQuery, NamedDependency
 
 __all__ = (
     "APP_LOGGER",

@@ -151,6 +151,9 @@ class EndedSpans(SpanProcessor):
             if not self._cond.wait_for(lambda: paths <= set(self._paths), timeout=timeout):
                 raise AssertionError(f"spans for {sorted(paths)} did not end; ended: {self._paths}")
 
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True  # the SDK's base class returns None in older releases (1.27), failing the provider's flush
+
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
 def test_session_spans_arrive_as_designed(

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 from litestar import Litestar, WebSocket, websocket
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, format_span_id
 from websockets.asyncio.client import connect
 
 from litestar_ws_otel import WebSocketTelemetryConfig, instrument_app
 from tests.integration.conftest import attribute, finished_spans
+from tests.litestar_compat import OpenTelemetryConfig, OpenTelemetryPlugin, needs_exclude_spans
 from tests.servers import wait_for
 
 if TYPE_CHECKING:
@@ -56,7 +56,10 @@ def session_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
     return [s for s in exporter.get_finished_spans() if s.name.startswith("WS ") and not s.name.endswith(" messages")]
 
 
-@pytest.mark.parametrize("with_litestar_plugin", [False, True], ids=["alone", "beside-litestar-plugin"])
+@pytest.mark.parametrize(
+    "with_litestar_plugin",
+    [pytest.param(False, id="alone"), pytest.param(True, id="beside-litestar-plugin", marks=needs_exclude_spans)],
+)
 async def test_the_handlers_own_spans_join_the_session_trace(
     provider_and_exporter: tuple[TracerProvider, InMemorySpanExporter],
     live_server: Callable[..., LiveServer],
