@@ -2,28 +2,41 @@
 
 Every tracing variant gets its own SDK ``TracerProvider`` with no exporter and no sampler
 override, so the numbers are the cost of instrumenting, not of exporting spans.
+
+The long-session apps (``LONG_SESSION_APPS``) add a paced push route and an HTTP route that
+reports what their provider's ``SpanCounter`` has counted; they are served by name, like the
+panel app, and are not variants of the main run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from litestar import Litestar, WebSocket, websocket
-from opentelemetry.sdk.trace import TracerProvider
+from litestar import Litestar, WebSocket, get, websocket
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from litestar_ws_otel import Instrumentation, WebSocketTelemetryConfig, instrument_app
+from litestar_ws_otel.semconv import WEBSOCKET_EVENTS_DROPPED
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from litestar.handlers import HTTPRouteHandler
+    from opentelemetry.sdk.trace import ReadableSpan
+
 __all__ = (
+    "LONG_SESSION_APPS",
     "PANEL_APP",
+    "SPAN_COUNTS",
     "VARIANTS",
     "VARIANT_ENV",
     "BuiltApp",
+    "SpanCounter",
     "Variant",
     "available_variants",
     "build_app",
@@ -31,6 +44,7 @@ __all__ = (
     "build_served",
     "echo",
     "push",
+    "push_rate",
 )
 
 VARIANT_ENV = "BENCH_VARIANT"
@@ -60,6 +74,79 @@ async def push(socket: WebSocket[Any, Any, Any], n: int = 1000, size: int = 100)
     for _ in range(n):
         await socket.send_text(payload)
     await socket.close()
+
+
+@websocket("/push_rate")
+async def push_rate(
+    socket: WebSocket[Any, Any, Any], rate: float = 100.0, seconds: float = 60.0, size: int = 100
+) -> None:
+    """Send ``rate`` texts of ``size`` bytes per second for ``seconds``, then close.
+
+    Paced against the start, not from one send to the next: message ``i`` is due ``i / rate``
+    seconds in, and a late wake-up sends everything due at once, so every run sends exactly
+    ``round(rate * seconds)`` messages and the session lasts ``seconds`` (or longer, if the client
+    cannot keep up).
+    """
+    await socket.accept()
+    payload = "x" * size
+    total = round(rate * seconds)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sent = 0
+    while sent < total:
+        due = min(total, int((loop.time() - start) * rate) + 1)
+        while sent < due:
+            await socket.send_text(payload)
+            sent += 1
+        if sent < total:
+            await asyncio.sleep(max(0.0, start + sent / rate - loop.time()))
+    await asyncio.sleep(max(0.0, start + seconds - loop.time()))
+    await socket.close()
+
+
+SPAN_COUNTS = (
+    "messages_spans",
+    "messages_events",
+    "messages_dropped",
+    "session_spans",
+    "session_events",
+    "session_dropped",
+)
+"""What ``SpanCounter`` counts: ``{name} messages`` spans and the rest (session spans), their events
+and the sum of their ``websocket.events.dropped``."""
+
+
+class SpanCounter(SpanProcessor):
+    """Counts the spans its provider ends: a stand-in exporter whose work per span is O(1).
+
+    Incremental export makes ``{session name} messages`` spans; everything else our middleware
+    ends is a session span. The counts are read over HTTP at ``/span_counts``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(SPAN_COUNTS, 0)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        kind = "messages" if span.name.endswith(" messages") else "session"
+        dropped = (span.attributes or {}).get(WEBSOCKET_EVENTS_DROPPED, 0)
+        with self._lock:
+            self._counts[f"{kind}_spans"] += 1
+            self._counts[f"{kind}_events"] += len(span.events)
+            self._counts[f"{kind}_dropped"] += int(dropped)  # type: ignore[arg-type]
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+def _span_counts_route(counter: SpanCounter | None) -> HTTPRouteHandler:
+    @get("/span_counts", sync_to_thread=False)
+    def span_counts() -> dict[str, int]:
+        """The spans the server's provider has ended so far; zeros for an app that is not traced."""
+        return counter.snapshot() if counter is not None else dict.fromkeys(SPAN_COUNTS, 0)
+
+    return span_counts
 
 
 @dataclass(frozen=True)
@@ -167,9 +254,53 @@ def build_panel_app() -> BuiltApp:
     return BuiltApp(app, handle)
 
 
+def _long_session_app(config: WebSocketTelemetryConfig | None) -> Callable[[], BuiltApp]:
+    """``/echo``, ``/push``, ``/push_rate`` and ``/span_counts``; traced with ``config`` unless it is ``None``."""
+
+    def build() -> BuiltApp:
+        if config is None:
+            return BuiltApp(_litestar_with(_span_counts_route(None)))
+        counter = SpanCounter()
+        provider = TracerProvider()
+        provider.add_span_processor(counter)
+        app = _litestar_with(_span_counts_route(counter))
+        return BuiltApp(app, instrument_app(app, config, tracer_provider=provider))
+
+    return build
+
+
+def _litestar_with(span_counts: HTTPRouteHandler) -> Litestar:
+    return Litestar(route_handlers=[echo, push, push_rate, span_counts])
+
+
+LONG_SESSION_APPS: dict[str, Variant] = {
+    variant.name: variant
+    for variant in (
+        Variant("long_bare", "bare app", _long_session_app(None)),
+        Variant(
+            "long_ours_interval_1s",
+            "litestar-ws-otel, debug, export_interval_seconds=1.0",
+            _long_session_app(WebSocketTelemetryConfig(capture_payloads=True, export_interval_seconds=1.0)),
+            ours=True,
+        ),
+        Variant(
+            "long_ours_at_close",
+            "litestar-ws-otel, debug, export_interval_seconds=None",
+            _long_session_app(WebSocketTelemetryConfig(capture_payloads=True, export_interval_seconds=None)),
+            ours=True,
+        ),
+    )
+}
+"""The long-session benchmark's apps: bare, and ``ours_debug``'s config with and without incremental export."""
+
+
 def build_served(name: str) -> BuiltApp:
-    """A variant by name, or ``PANEL_APP``: what ``benchmarks.server`` and ``app_from_env`` can serve."""
-    return build_panel_app() if name == PANEL_APP else build_app(name)
+    """A variant, ``PANEL_APP`` or a long-session app by name: what ``benchmarks.server`` and ``app_from_env`` serve."""
+    if name == PANEL_APP:
+        return build_panel_app()
+    if name in LONG_SESSION_APPS:
+        return LONG_SESSION_APPS[name].build()
+    return build_app(name)
 
 
 def app_from_env() -> Litestar:

@@ -18,6 +18,7 @@ __all__ = ("GOALS", "Goal", "evaluate_goals", "render_markdown")
 
 TIMES = "\u00d7"
 DASH = "\u2013"
+MINUS = "\u2212"
 GOAL_VARIANT = "ours_debug"
 """The goals are stated with payload capture on; production defaults are shown beside them."""
 ALSO_SHOWN = "ours_prod"
@@ -162,7 +163,7 @@ def evaluate_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{ALSO_SHOWN}_median": None if also is None else also["median"],
             }
         )
-    return rows
+    return rows + (_get(results, "long_sessions", "goals") or [])
 
 
 def _num(value: float) -> str:
@@ -212,6 +213,8 @@ def _summary_table(results: dict[str, Any], variants: dict[str, str]) -> list[st
         "in-process overhead per echo (recv+send)",
         "server RSS per open connection vs bare",
     ]
+    if not any(phase in results for phase in ("inprocess", "loopback", "rss")):
+        return []
     rows = []
     for variant, label in variants.items():
         loop = _get(results, "loopback")
@@ -467,6 +470,82 @@ def _panel_http_table(results: dict[str, Any]) -> list[str]:
     return [*lines, f"Server sockets: {binds}.", ""]
 
 
+def _long_cpu_table(section: dict[str, Any]) -> list[str]:
+    bare, interval, at_close = section["apps"]  # in this order (``long_sessions.measure``)
+    verdicts = {row["rate"]: "met" if row["met"] else "**missed**" for row in section["goals"]}
+    target = section["goals"][0]["target"] if section["goals"] else "n/a"
+    rows = []
+    for rate, entry in section["rates"].items():
+        per_app = entry["variants"]
+        rows.append(
+            [
+                f"{int(rate):,}/s",
+                f"{entry['messages_per_session']:,}",
+                *(_fmt(per_app[name]["server_cpu_us_per_message"]) for name in (bare, interval, at_close)),
+                *(_fmt(per_app[name]["server_cpu_ratio"], TIMES) for name in (interval, at_close)),
+                _fmt(entry["incremental_export_extra_us_per_message"], signed=True),
+                _fmt(entry["incremental_export_extra_ms_per_s"], signed=True),
+                verdicts.get(int(rate), "n/a"),
+            ]
+        )
+    header = [
+        "rate",
+        "messages",
+        "bare µs/msg",
+        "interval 1 s µs/msg",
+        "interval None µs/msg",
+        "interval 1 s vs bare",
+        "interval None vs bare",
+        f"incremental export µs/msg (1 s {MINUS} None)",
+        "same, ms CPU per s",
+        f"goal {target}",
+    ]
+    return _table(header, rows)
+
+
+def _long_spans_table(section: dict[str, Any]) -> list[str]:
+    _, interval, at_close = section["apps"]
+    rows = []
+    for rate, entry in section["rates"].items():
+        for name, short in ((interval, "interval 1 s"), (at_close, "interval None")):
+            spans = entry["variants"][name]["spans"]
+            rows.append([f"{int(rate):,}/s", short, *(f"{spans[key]['median']:,.0f}" for key in spans)])
+    header = [
+        "rate",
+        "app",
+        "`messages` spans",
+        "their events",
+        "their `websocket.events.dropped`",
+        "session spans",
+        "session span events",
+        "session span `websocket.events.dropped`",
+    ]
+    return _table(header, rows)
+
+
+def _long_sessions_tables(results: dict[str, Any]) -> list[str]:
+    section = results.get("long_sessions")
+    if section is None:
+        return []
+    settings, apps = section["settings"], section["apps"]
+    bare, interval, at_close = apps
+    durations = [value for rate in section["rates"].values() for value in rate["variants"][bare]["session_s"]["values"]]
+    return [
+        f"One session per app held open {settings['duration_s']:g} s while the server pushes {settings['size']} B "
+        f"texts at a fixed rate, the three apps driven at the same time; sessions lasted "
+        f"{min(durations):.2f}{DASH}{max(durations):.2f} s from the client's connect to the close. "
+        "Server CPU of all the server's threads per message; differences paired per round.",
+        "",
+        *_long_cpu_table(section),
+        "Spans exported per session, median over rounds:",
+        "",
+        *_long_spans_table(section),
+        f"Session span events include the accept and close events. `interval 1 s`: {apps[interval]}; "
+        f"`interval None`: {apps[at_close]}.",
+        "",
+    ]
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     """The tables of ``docs/performance.md`` for one results document."""
     meta = results["meta"]
@@ -494,6 +573,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         ("Memory", _memory_tables(results, variants) + _where_table(results)),
         ("Close cost and panel snapshot", _close_table(results, variants)),
         ("Panel API over HTTP", _panel_http_table(results)),
+        ("Long sessions", _long_sessions_tables(results)),
     ]
     for title, body in sections:
         if body:

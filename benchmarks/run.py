@@ -5,47 +5,36 @@ Phases, in order: in-process throughput (the precise overhead numbers), in-proce
 subprocess), loopback throughput (uvicorn subprocess), loopback memory (server RSS). ``--quick``
 shrinks every count to a smoke run that only proves the benchmarks still work; its numbers mean
 nothing.
+
+One more phase runs only when asked for, as it takes minutes: ``--phases long``, what incremental
+export costs over long sessions (``benchmarks.long_sessions``, 3 rounds of 60 s sessions at three
+rates, about 9 minutes).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import importlib.metadata
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
-
-from benchmarks import inprocess, loopback_suite, panel_http
+from benchmarks import environment, inprocess, long_sessions, loopback_suite, panel_http
 from benchmarks.apps import VARIANTS, available_variants
 from benchmarks.report import GOAL_VARIANT, evaluate_goals, render_markdown
 from benchmarks.server import raise_open_files_limit
 
 __all__ = ("FULL", "QUICK", "Settings", "main")
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 PHASES = ("inprocess", "memory", "close", "panel_http", "loopback", "rss")
-_PACKAGES = (
-    "litestar-ws-otel",
-    "litestar",
-    "opentelemetry-api",
-    "opentelemetry-sdk",
-    "opentelemetry-instrumentation-asgi",
-    "uvicorn",
-    "websockets",
-    "msgspec",
-    "litestar-debug-toolbar",
-)
+"""The phases a run has unless ``--phases`` says otherwise."""
+OPTIONAL_PHASES = ("long",)
+"""Run only when named in ``--phases``."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +61,8 @@ class Settings:
     """Echoed per connection in the memory cases: 50 received + 50 sent fill the default ring of 100."""
     worst_message_bytes: int = 2048
     """Over ``max_payload_bytes`` (1024), so every record holds a maximum-size preview."""
+    long_sessions: long_sessions.LongSessionSettings = long_sessions.FULL
+    """The ``long`` phase; it has its own rounds (``--rounds`` sets both)."""
 
 
 FULL = Settings()
@@ -87,51 +78,12 @@ QUICK = Settings(
     ),
     rss_connections=20,
     rss_worst_connections=10,
+    long_sessions=long_sessions.QUICK,
 )
 
 
 def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def _git_revision() -> str | None:
-    try:
-        revision = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return f"{revision}{'+dirty src' if dirty.stdout.strip() else ''}"
-
-
-def _versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def _machine() -> dict[str, Any]:
-    return {
-        "cpu": _cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-    }
 
 
 def run(settings: Settings, variants: list[str], phases: tuple[str, ...], ws: str, quick: bool) -> dict[str, Any]:
@@ -141,10 +93,10 @@ def run(settings: Settings, variants: list[str], phases: tuple[str, ...], ws: st
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "quick": quick,
             "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
-            "git": _git_revision(),
-            "machine": _machine(),
+            "git": environment.git_revision(),
+            "machine": environment.machine(),
             "load_average_start": os.getloadavg(),
-            "versions": _versions(),
+            "versions": environment.versions(),
             "uvicorn_ws": ws,
             "settings": asdict(settings),
             "variants": {name: VARIANTS[name].label for name in variants},
@@ -200,6 +152,12 @@ def run(settings: Settings, variants: list[str], phases: tuple[str, ...], ws: st
             "worst_case": (settings.rss_worst_connections, settings.echo_messages, settings.worst_message_bytes),
         }
         results["rss"] = loopback_suite.memory(variants, settings.rounds, cases, ws)
+    if "long" in phases:
+        long = settings.long_sessions
+        _log(
+            f"long sessions: {long.rounds} rounds x {len(long.rates)} rates x {long.duration_s:g} s (uvicorn --ws {ws})"
+        )
+        results["long_sessions"] = long_sessions.measure(long, ws)
     results["meta"]["load_average_end"] = os.getloadavg()
     results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
     results["goals"] = evaluate_goals(results)
@@ -209,9 +167,14 @@ def run(settings: Settings, variants: list[str], phases: tuple[str, ...], ws: st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny counts, one round: a smoke run, not a measurement")
-    parser.add_argument("--rounds", type=int, help="rounds (default 5; --quick 1)")
+    parser.add_argument("--rounds", type=int, help="rounds (default 5, the long phase 3; --quick 1)")
     parser.add_argument("--variants", help=f"comma-separated subset of {','.join(VARIANTS)} (bare is always run)")
-    parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated subset of {','.join(PHASES + OPTIONAL_PHASES)} (default: all but "
+        f"{','.join(OPTIONAL_PHASES)})",
+    )
     parser.add_argument("--ws", default="websockets", help="uvicorn --ws implementation (default: websockets)")
     parser.add_argument("--out", type=Path, help="results JSON (default: benchmarks/results/<full|quick>.json)")
     args = parser.parse_args(argv)
@@ -220,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds is not None:
         if args.rounds < 1:
             parser.error("--rounds must be >= 1")
-        settings = replace(settings, rounds=args.rounds)
+        settings = replace(
+            settings, rounds=args.rounds, long_sessions=replace(settings.long_sessions, rounds=args.rounds)
+        )
     available = [variant.name for variant in available_variants()]
     if args.variants:
         wanted = set(args.variants.split(",")) | {"bare"}
@@ -230,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         variants = [name for name in available if name in wanted]
     else:
         variants = available
-    phases = tuple(phase for phase in PHASES if phase in args.phases.split(","))
+    phases = tuple(phase for phase in PHASES + OPTIONAL_PHASES if phase in args.phases.split(","))
     out: Path = args.out or RESULTS / f"{'quick' if args.quick else 'full'}.json"
 
     raise_open_files_limit()

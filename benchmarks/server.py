@@ -1,6 +1,7 @@
 """Serve one variant with uvicorn in this process: ``python -m benchmarks.server VARIANT [--ws websockets]``.
 
-``VARIANT`` may also be ``ours_debug_panel`` (``apps.PANEL_APP``), the panel API benchmark's app.
+``VARIANT`` may also be ``ours_debug_panel`` (``apps.PANEL_APP``), the panel API benchmark's app, or
+one of ``apps.LONG_SESSION_APPS``, the long-session benchmark's.
 
 The parent (``benchmarks.loopback``) reads the port from the first line of stdout. The socket is
 bound here before uvicorn starts, so there is no race for a free port.
@@ -18,7 +19,7 @@ import warnings
 import uvicorn
 from uvicorn.config import UvicornDeprecationWarning
 
-from benchmarks.apps import PANEL_APP, VARIANTS, build_served
+from benchmarks.apps import LONG_SESSION_APPS, PANEL_APP, VARIANTS, build_served
 
 __all__ = ("main", "raise_open_files_limit")
 
@@ -34,7 +35,7 @@ def raise_open_files_limit() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("variant", choices=sorted([*VARIANTS, PANEL_APP]))
+    parser.add_argument("variant", choices=sorted([*VARIANTS, PANEL_APP, *LONG_SESSION_APPS]))
     parser.add_argument("--ws", default="websockets", help="uvicorn WebSocket implementation (default: websockets)")
     parser.add_argument(
         "--tcp-nodelay",

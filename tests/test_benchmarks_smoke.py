@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.litestar_compat import needs_litestar
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,7 @@ def summaries(node: Any) -> list[dict[str, Any]]:
     return []
 
 
+@needs_litestar("2.22", "the benchmarks compare with Litestar's OpenTelemetry plugin (see the [bench] extra)")
 def test_quick_benchmark_run_writes_well_formed_results(tmp_path: Path) -> None:
     out = tmp_path / "quick.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -75,3 +78,34 @@ def test_quick_benchmark_run_writes_well_formed_results(tmp_path: Path) -> None:
     assert "panel API over HTTP, full store: GET /api/sessions" in goals
     assert all(isinstance(goal["met"], bool) for goal in results["goals"])
     assert "#### Goals" in out.with_suffix(".md").read_text()
+
+
+def test_quick_long_session_run_counts_the_exported_spans(tmp_path: Path) -> None:
+    out = tmp_path / "long_sessions.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.long_sessions", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=80,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+
+    section = json.loads(out.read_text())["long_sessions"]
+    assert set(section["rates"]) == {"1", "100", "10000"}
+    for rate, results in section["rates"].items():
+        assert results["messages_per_session"] == int(rate) * 2
+        assert set(results["variants"]) == {"long_bare", "long_ours_interval_1s", "long_ours_at_close"}
+        at_close = results["variants"]["long_ours_at_close"]["spans"]
+        assert at_close["session_spans"]["median"] == 1
+        assert at_close["messages_spans"]["median"] == 0
+        interval = results["variants"]["long_ours_interval_1s"]["spans"]
+        assert interval["messages_spans"]["median"] >= 1
+        kept = interval["messages_events"]["median"] + interval["session_events"]["median"] - 2  # accept, close
+        dropped = interval["messages_dropped"]["median"] + interval["session_dropped"]["median"]
+        assert kept + dropped == int(rate) * 2
+    assert [goal["goal"].rsplit(" ", 1)[-1] for goal in section["goals"]] == ["100/s", "10,000/s"]
+    assert all(isinstance(goal["met"], bool) for goal in section["goals"])
+    assert "| 10,000/s |" in out.with_suffix(".md").read_text()
