@@ -40,19 +40,20 @@ class PendingExport:
     """One open session's export cursor: which records have left already, and when.
 
     ``take`` is called by the exporter's thread and, once, by the connection when it ends; the lock
-    makes each record leave at most once whichever comes first.
+    (one for all the app's sessions: a lock each would cost every connection its bytes) makes each
+    record leave at most once whichever comes first.
     """
 
     __slots__ = ("_closed", "_lock", "due_ns", "sequence", "session", "span")
 
-    def __init__(self, session: Session, span: trace.Span, due_ns: int) -> None:
+    def __init__(self, session: Session, span: trace.Span, due_ns: int, lock: threading.Lock) -> None:
         self.session = session
         self.span = span
         self.sequence = 0
         """The sequence of the first record that has not left yet."""
         self.due_ns = due_ns
         """When the thread looks at this session next: an interval after its start or its last look."""
-        self._lock = threading.Lock()
+        self._lock = lock
         self._closed = False
 
     def take(self) -> tuple[list[MessageRecord], int]:
@@ -96,13 +97,15 @@ class LiveExport:
         self.tracer = tracer
         self.interval_ns = int(interval_seconds * _NS)
         self._lock = threading.Lock()
+        self._take_lock = threading.Lock()
+        """Shared by every session's cursor (``PendingExport``)."""
         self._open: dict[int, PendingExport] = {}
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
 
     def track(self, session: Session, span: trace.Span) -> PendingExport:
         """Export ``session``'s records from now on, while it is open; starts the thread on first use."""
-        pending = PendingExport(session, span, session.started_ns + self.interval_ns)
+        pending = PendingExport(session, span, session.started_ns + self.interval_ns, self._take_lock)
         with self._lock:
             self._open[id(pending)] = pending
             if self._thread is None and not self._stopped.is_set():
