@@ -18,6 +18,8 @@ Protocol, one JSON object per text message:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import re
@@ -45,12 +47,28 @@ def index() -> str:
     return PAGE
 
 
+@get("/favicon.ico", status_code=204, include_in_schema=False, sync_to_thread=False)
+def favicon() -> None:
+    """No icon: answered so that a browser's request is not a 404, which debug mode logs with a traceback."""
+
+
 def _error(text: str) -> str:
     return json.dumps({"type": "error", "error": text})
 
 
 def _event(kind: str, room: str, user: str, **extra: Any) -> dict[str, Any]:
     return {"type": kind, "room": room, "user": user, "time": time.time(), **extra}
+
+
+async def _send(socket: WebSocket[Any, Any, Any], data: str | bytes) -> None:
+    """Send to one client; a client that has already left is not an error.
+
+    A broadcast can reach a socket whose client closed a moment ago. The ASGI server then raises an
+    ``OSError`` (uvicorn's ``ClientDisconnected``), or Litestar a ``WebSocketDisconnect`` once the
+    handler has seen the close. Either way the handler's next ``receive`` ends the session.
+    """
+    with contextlib.suppress(OSError, WebSocketDisconnect):
+        await socket.send_data(data)
 
 
 @websocket("/chat/{room:str}")
@@ -68,7 +86,7 @@ async def chat(socket: WebSocket[Any, Any, Any]) -> None:
     try:
         async with (
             channels.start_subscription([channel]) as subscriber,
-            subscriber.run_in_background(socket.send_data),
+            subscriber.run_in_background(functools.partial(_send, socket)),
         ):
             channels.publish(_event("join", room, user), channel)
             while True:
@@ -85,11 +103,11 @@ async def _handle(
     try:
         message = json.loads(raw)
     except ValueError:
-        await socket.send_text(_error("messages are JSON objects"))
+        await _send(socket, _error("messages are JSON objects"))
         return
     text = message.get("text") if isinstance(message, dict) else None
     if not isinstance(message, dict) or message.get("type") != "message" or not isinstance(text, str):
-        await socket.send_text(_error('expected {"type": "message", "text": "..."}'))
+        await _send(socket, _error('expected {"type": "message", "text": "..."}'))
         return
     if text.strip():
         channels.publish(_event("message", room, user, text=text[:MAX_TEXT_LENGTH]), channel)
@@ -103,7 +121,7 @@ def create_app(*, tracer_provider: TracerProvider | None = None) -> Litestar:
         subscriber_max_backlog=100,  # a slow client loses old messages instead of growing a queue
         subscriber_backlog_strategy="dropleft",
     )
-    app = Litestar(route_handlers=[index, chat], plugins=[channels], debug=True)
+    app = Litestar(route_handlers=[index, favicon, chat], plugins=[channels], debug=True)
     # debug=True: payload previews are recorded and the panel is served at /_ws_otel/ (loopback only).
     # JAEGER_URL (e.g. http://localhost:16686) makes the panel link each session to its trace in Jaeger.
     config = WebSocketTelemetryConfig(jaeger_url=os.environ.get("JAEGER_URL") or None)
