@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -170,3 +171,147 @@ def test_panel_allowed_hosts_and_origins_are_normalised_to_lower_case() -> None:
     )
     assert config.panel_allowed_hosts == ("devbox.internal", "[fd00::1]")
     assert config.panel_allowed_origins == ("http://localhost:3000",)
+
+
+# --- edges of the checks, and the tables they are built from -------------------------------------
+
+
+def test_default_redaction_and_capture_lists_hold_exactly_these_names() -> None:
+    from litestar_ws_otel.config import DEFAULT_CAPTURE_HEADERS, DEFAULT_REDACT_HEADERS, DEFAULT_REDACT_QUERY_PARAMS
+
+    assert DEFAULT_CAPTURE_HEADERS == ("origin", "sec-websocket-protocol", "sec-websocket-extensions")
+    assert DEFAULT_REDACT_HEADERS == (
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "sec-websocket-key",
+        "x-api-key",
+    )
+    assert DEFAULT_REDACT_QUERY_PARAMS == (
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "key",
+        "password",
+        "secret",
+        "signature",
+        "auth",
+    )
+    config = WebSocketTelemetryConfig()
+    assert (config.capture_headers, config.redact_headers, config.redact_query_params) == (
+        DEFAULT_CAPTURE_HEADERS,
+        DEFAULT_REDACT_HEADERS,
+        DEFAULT_REDACT_QUERY_PARAMS,
+    )
+
+
+def test_the_smallest_bounds_are_accepted() -> None:
+    config = WebSocketTelemetryConfig(
+        max_sessions=1,
+        max_messages_per_session=1,
+        max_payload_bytes=1,
+        binary_preview_bytes=1,
+        session_ttl_seconds=0.5,
+        export_interval_seconds=0.5,
+    )
+    assert (config.max_sessions, config.session_ttl_seconds, config.export_interval_seconds) == (1, 0.5, 0.5)
+
+
+def test_an_https_jaeger_url_is_accepted() -> None:
+    assert WebSocketTelemetryConfig(jaeger_url="https://jaeger.example.org").jaeger_url == "https://jaeger.example.org"
+
+
+def test_a_network_written_with_host_bits_is_accepted_in_panel_allow() -> None:
+    """``10.0.0.5/8`` means the network ``10.0.0.0/8``, as ``ip_network(strict=False)`` reads it."""
+    assert WebSocketTelemetryConfig(panel_allow=("10.0.0.5/8",)).panel_allow == ("10.0.0.5/8",)
+
+
+def test_the_highest_port_is_accepted_in_an_origin() -> None:
+    origin = "http://localhost:65535"
+    assert WebSocketTelemetryConfig(panel_allowed_origins=(origin,)).panel_allowed_origins == (origin,)
+
+
+def test_a_callable_redactor_is_accepted() -> None:
+    def redact(payload: str | bytes, direction: str) -> str | bytes | None:
+        return payload
+
+    assert WebSocketTelemetryConfig(redact_payload=redact).redact_payload is redact
+
+
+def test_lists_are_stored_as_tuples() -> None:
+    """The config is frozen and hashable all the way down: a list given for a tuple field is copied to a tuple."""
+    config = WebSocketTelemetryConfig(exclude_paths=["^/health$"], capture_headers=["Origin"])  # type: ignore[arg-type]
+    assert config.exclude_paths == ("^/health$",)
+    assert config.capture_headers == ("origin",)
+    hash(config.exclude_paths)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_sessions", True, "max_sessions must be int, got bool True"),
+        ("max_sessions", 1.5, "max_sessions must be int, got float 1.5"),
+        ("enabled", 1, "enabled must be bool, got int 1"),
+        ("capture_payloads", "yes", "capture_payloads must be bool or None, got str 'yes'"),
+        ("session_ttl_seconds", False, "session_ttl_seconds must be int or float, got bool False"),
+        ("export_interval_seconds", "1", "export_interval_seconds must be int or float or None, got str '1'"),
+        ("panel_path", None, "panel_path must be str, got NoneType None"),
+        ("jaeger_url", 16686, "jaeger_url must be str or None, got int 16686"),
+        ("capture_headers", "origin", "capture_headers must be a tuple of strings, got str 'origin'"),
+        ("redact_headers", ("authorization", 3), "redact_headers must hold only strings, got ('authorization', 3)"),
+        ("redact_payload", 3, "redact_payload must be callable or None, got int"),
+    ],
+)
+def test_a_wrong_type_is_named_in_the_message(field: str, value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        WebSocketTelemetryConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("annotation", "types", "accepted", "rejected", "message"),
+    [
+        ("bool", (bool,), [True, False], [1, None], "f must be bool, got int 1"),
+        ("bool | None", (bool, type(None)), [True, None], ["yes", 0], "f must be bool or None, got str 'yes'"),
+        ("int", (int,), [0, 7], [True, 1.0, "1"], "f must be int, got bool True"),
+        ("float", (int, float), [1, 0.5], [True, "1", None], "f must be int or float, got bool True"),
+        (
+            "float | None",
+            (int, float, type(None)),
+            [2, 0.25, None],
+            [False, "x"],
+            "f must be int or float or None, got bool False",
+        ),
+        ("str", (str,), ["", "x"], [None, b"x", True], "f must be str, got NoneType None"),
+        ("str | None", (str, type(None)), ["x", None], [1, False], "f must be str or None, got int 1"),
+    ],
+)
+def test_each_annotation_has_its_type_check(
+    annotation: str, types: tuple[type, ...], accepted: list[Any], rejected: list[Any], message: str
+) -> None:
+    """The table a field's check comes from: what each annotation accepts, and ``bool`` is no number."""
+    from litestar_ws_otel import config
+
+    for check in (config._instance_of(*types), config._CHECKS_BY_ANNOTATION[annotation]):
+        for value in accepted:
+            assert check("f", value) is value
+        for value in rejected:
+            with pytest.raises(ValueError, match="^f must be "):
+                check("f", value)
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            check("f", rejected[0])
+
+
+def test_the_checks_by_annotation_cover_exactly_the_field_types() -> None:
+    from dataclasses import fields
+
+    from litestar_ws_otel import config
+
+    assert set(config._CHECKS_BY_ANNOTATION) == {str(field.type) for field in fields(WebSocketTelemetryConfig)}
+    checks = config._field_checks()
+    assert set(checks) == {field.name for field in fields(WebSocketTelemetryConfig)}
+    for field in fields(WebSocketTelemetryConfig):
+        assert checks[field.name] is config._CHECKS_BY_ANNOTATION[str(field.type)]
+        with pytest.raises(ValueError, match=f"^{field.name} must"):
+            checks[field.name](field.name, WRONG_TYPE_BY_ANNOTATION[str(field.type)])

@@ -11,7 +11,11 @@ from litestar_ws_otel.export_health import EXPORT_LOGGERS, ExportHealth
 
 
 @pytest.fixture
-def health() -> Iterator[ExportHealth]:
+def health(monkeypatch: pytest.MonkeyPatch) -> Iterator[ExportHealth]:
+    """A fresh watcher, alone on the export loggers: the SDK's ``DuplicateFilter`` drops a record it saw
+    in the last 20 s, so a second run in one process (as mutmut's) would otherwise see nothing."""
+    for name in EXPORT_LOGGERS:
+        monkeypatch.setattr(logging.getLogger(name), "filters", [])
     watcher = ExportHealth()
     watcher.watch()
     watcher.watch()  # once is enough: a second call adds nothing

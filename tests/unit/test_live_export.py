@@ -202,3 +202,165 @@ def test_a_provider_with_too_few_events_per_span_is_refused() -> None:
         instrument_app(app, tracer_provider=provider)
     assert instrument_app(app, WebSocketTelemetryConfig(max_messages_per_session=47), tracer_provider=provider)
     provider.shutdown()
+
+
+# --- edges of the export ------------------------------------------------------------------------
+
+
+def export_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "litestar-ws-otel-export"}
+
+
+def test_one_daemon_thread_per_app_and_none_after_stop(traced: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    provider, _ = traced
+    before = export_threads()
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=3600)
+    for _ in range(3):
+        live.track(*open_session(provider))  # type: ignore[arg-type]
+    (thread,) = export_threads() - before
+    assert thread.daemon  # never keeps the process alive
+    live.stop()
+    assert not thread.is_alive()
+    live.track(*open_session(provider))  # type: ignore[arg-type]
+    assert export_threads() - before == set()
+
+
+def test_stop_exports_open_sessions_that_are_not_due_yet(traced: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    import time
+
+    provider, exporter = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=3600)
+    session, span = open_session(provider)
+    session.started_ns = time.time_ns()  # due in an hour
+    live.track(session, span)  # type: ignore[arg-type]
+    session.on_message("received", "x")
+    live.stop()
+    (child,) = exporter.get_finished_spans()
+    assert ids(child, "received") == [1]
+
+
+def test_export_due_counts_every_span_it_made(traced: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    provider, exporter = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=10)
+    for _ in range(3):
+        session, span = open_session(provider)
+        live.track(session, span)  # type: ignore[arg-type]
+        session.on_message("sent", "x")
+    assert live.export_due(now_ns=10 * SECOND) == 3
+    assert len(exporter.get_finished_spans()) == 3
+    live.stop()
+
+
+def test_an_untracked_session_exports_nothing_more(traced: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    provider, exporter = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=10)
+    session, span = open_session(provider)
+    pending = live.track(session, span)  # type: ignore[arg-type]
+    session.on_message("received", "x")
+    live.untrack(pending)
+    assert live.export_due(now_ns=10 * SECOND, everything=True) == 0
+    live.stop()
+    assert exporter.get_finished_spans() == ()
+
+
+def test_after_close_nothing_leaves_early_even_if_still_tracked(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """The connection's last ``take`` wins a race with the thread: the session span carries the rest."""
+    provider, exporter = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=10)
+    session, span = open_session(provider)
+    pending = live.track(session, span)  # type: ignore[arg-type]
+    session.on_message("received", "a")
+    assert live.export_due(now_ns=10 * SECOND) == 1
+    session.on_message("received", "b")
+    records, dropped = pending.close()
+    assert ([r.payload for r in records or []], dropped) == (["b"], 0)
+    session.on_message("received", "c")
+    assert pending.take() == ([], 0)
+    assert live.export_due(now_ns=30 * SECOND, everything=True) == 0
+    assert len(exporter.get_finished_spans()) == 1
+    live.stop()
+
+
+def test_a_messages_span_spans_its_messages_and_the_export_time(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """It starts at its first message and ends at the export, or at its last message if that came later."""
+    provider, exporter = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=10)
+    session, span = open_session(provider)
+    live.track(session, span)  # type: ignore[arg-type]
+    session.on_message("received", "a")
+    session.on_message("received", "b")
+    first, last = (r.time_ns for r in session.records())
+    assert live.export_due(now_ns=last + 5 * SECOND, everything=True) == 1
+    session.on_message("received", "c")
+    (late,) = session.records_since(2)[0]
+    assert live.export_due(now_ns=late.time_ns - 1, everything=True) == 1  # a clock read before the message
+    early, lagging = exporter.get_finished_spans()
+    assert (early.start_time, early.end_time) == (first, last + 5 * SECOND)
+    assert (lagging.start_time, lagging.end_time) == (late.time_ns - 1, late.time_ns)
+    live.stop()
+
+
+def test_the_messages_span_of_a_span_without_a_name_is_ws_messages() -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=10)
+    session = Session(policy=POLICY, max_messages=4, started_ns=0)
+    unsampled = NonRecordingSpan(SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(0)))
+    live.track(session, unsampled)
+    session.on_message("received", "x")
+    assert live.export_due(now_ns=10 * SECOND) == 1
+    (child,) = exporter.get_finished_spans()
+    assert child.name == "WS messages"
+    live.stop()
+    provider.shutdown()
+
+
+def test_a_failed_export_is_reported_once_with_its_traceback(
+    traced: tuple[TracerProvider, InMemorySpanExporter], caplog: pytest.LogCaptureFixture
+) -> None:
+    class BrokenTracer:
+        def start_span(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("tracer exploded")
+
+    provider, _ = traced
+    live = LiveExport(BrokenTracer(), interval_seconds=10)  # type: ignore[arg-type]
+    for _ in range(2):
+        session, span = open_session(provider)
+        live.track(session, span)  # type: ignore[arg-type]
+        session.on_message("received", "x")
+    assert live.export_due(now_ns=10 * SECOND) == 0
+    assert [(record.args[0], record.exc_info is not None) for record in caplog.records] == [  # type: ignore[index]
+        ("could not export a live WebSocket session's messages", True)
+    ]
+    live.stop()
+
+
+def test_a_quiet_session_does_not_hold_back_the_sessions_after_it(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=10)
+    quiet, busy = open_session(provider), open_session(provider)
+    for session, span in (quiet, busy):
+        live.track(session, span)  # type: ignore[arg-type]
+    busy[0].on_message("received", "x")
+    assert live.export_due(now_ns=10 * SECOND) == 1
+    assert len(exporter.get_finished_spans()) == 1
+    live.stop()
+
+
+def test_untracking_twice_is_harmless(traced: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    provider, _ = traced
+    live = LiveExport(provider.get_tracer("t"), interval_seconds=10)
+    pending = live.track(*open_session(provider))  # type: ignore[arg-type]
+    live.untrack(pending)
+    live.untrack(pending)
+    live.stop()

@@ -202,8 +202,10 @@ def test_callbacks_never_raise(
     monkeypatch.setattr(processor, "_live", None)  # break the store on purpose
     span.end()
     processor.on_start(span, context_with_session(session, otel_context.get_current()))
-    assert "could not store a finished WebSocket session" in caplog.text
-    assert "could not track a WebSocket session" in caplog.text
+    assert [(record.args[0], record.exc_info is not None) for record in caplog.records] == [  # type: ignore[index]
+        ("could not store a finished WebSocket session", True),
+        ("could not track a WebSocket session", True),
+    ]
 
 
 def test_invalid_bounds_are_rejected() -> None:
@@ -246,3 +248,105 @@ def test_concurrent_writers_and_readers_stay_bounded(provider: TracerProvider) -
     reader.join(timeout=60)
     assert errors == []
     assert len(processor.sessions()) == 20
+
+
+# --- the store's edges --------------------------------------------------------------------------
+
+
+def test_a_closed_session_whose_span_has_not_ended_is_listed_as_closed(provider: TracerProvider) -> None:
+    processor = RecentSessionsProcessor()
+    provider.add_span_processor(processor)
+    session, span = start(provider, processor)
+    session.on_accept(None)
+    session.on_close(1000, "", "client")  # the span ends a moment later, in the middleware's finally
+    assert [s["state"] for s in processor.summaries()] == ["closed"]
+    assert processor.summaries(state="open") == []
+    span.end()
+
+
+def test_a_live_export_time_is_listed(provider: TracerProvider) -> None:
+    processor = RecentSessionsProcessor()
+    provider.add_span_processor(processor)
+    session, span = start(provider, processor)
+    assert processor.summaries()[0]["exported_at"] is None
+    session.exported_ns = 12 * 10**9
+    assert processor.summaries()[0]["exported_at"] == 12.0
+    span.end()
+
+
+def test_an_error_status_without_error_type_is_stored_as_other(provider: TracerProvider) -> None:
+    processor = RecentSessionsProcessor()
+    provider.add_span_processor(processor)
+    session, span = start(provider, processor)
+    span.set_status(Status(StatusCode.ERROR))
+    end(session, span)
+    assert processor.sessions()[0]["error_type"] == "_OTHER"
+
+
+def test_defaults_keep_50_sessions_for_an_hour(provider: TracerProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's defaults are the config's: ``max_sessions=50``, ``session_ttl_seconds=3600``."""
+    processor = RecentSessionsProcessor()
+    provider.add_span_processor(processor)
+    for _ in range(51):
+        end(*start(provider, processor))
+    assert len(processor.sessions()) == 50
+    real_time_ns = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: real_time_ns() + 3599 * 10**9)
+    assert len(processor.sessions()) == 50
+    monkeypatch.setattr(time, "time_ns", lambda: real_time_ns() + 3600_500_000_000)
+    assert processor.sessions() == []
+
+
+def test_a_session_ended_exactly_the_ttl_ago_is_still_kept(
+    provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor = RecentSessionsProcessor(session_ttl_seconds=60)
+    provider.add_span_processor(processor)
+    session, span = start(provider, processor)
+    end(session, span)
+    assert session.ended_ns is not None
+    monkeypatch.setattr(time, "time_ns", lambda: session.ended_ns + 60 * 10**9)
+    assert len(processor.sessions()) == 1
+    monkeypatch.setattr(time, "time_ns", lambda: session.ended_ns + 60 * 10**9 + 1)
+    assert processor.sessions() == []
+
+
+def test_one_session_and_a_sub_second_ttl_are_accepted(provider: TracerProvider) -> None:
+    processor = RecentSessionsProcessor(max_sessions=1, session_ttl_seconds=0.5)
+    provider.add_span_processor(processor)
+    first = start(provider, processor, "WS /first")
+    end(*first)
+    second = start(provider, processor, "WS /second")
+    assert [s["name"] for s in processor.sessions()] == ["WS /second"]
+    end(*second)
+
+
+def test_the_store_stays_bounded_with_no_reader_calling_it(provider: TracerProvider) -> None:
+    """Starting a session past the bound evicts at once: a finished session is freed even if nobody reads."""
+    import gc
+    import weakref
+
+    processor = RecentSessionsProcessor(max_sessions=2)
+    provider.add_span_processor(processor)
+    oldest, span = start(provider, processor)
+    end(oldest, span)
+    gone = weakref.ref(oldest)
+    end(*start(provider, processor))
+    del oldest, span
+    live = [start(provider, processor) for _ in range(2)]
+    gc.collect()
+    assert gone() is None
+    for session, span in live:
+        end(session, span)
+
+
+def test_ending_a_foreign_or_a_tracked_span_logs_nothing(
+    provider: TracerProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    processor = RecentSessionsProcessor(max_sessions=1)
+    provider.add_span_processor(processor)
+    provider.get_tracer("t").start_span("GET /").end()
+    for _ in range(3):  # past the bound too
+        end(*start(provider, processor))
+    assert len(processor.sessions()) == 1
+    assert caplog.records == []

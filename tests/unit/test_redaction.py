@@ -180,3 +180,53 @@ def test_opaque_tokens_offered_as_subprotocols_are_redacted(offered: str, shown:
     from litestar_ws_otel.redaction import redact_subprotocols
 
     assert redact_subprotocols(offered) == shown
+
+
+# --- rules pinned at their edges ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("token=YWJj==", "token=REDACTED"),
+        ("room=1&token=YWJj==&x=2", "room=1&token=REDACTED&x=2"),
+        ("room=a=b", "room=a=b"),
+    ],
+)
+def test_a_secret_value_holding_equals_signs_is_redacted_whole(query: str, expected: str) -> None:
+    """Base64 padding puts ``=`` in the value: the name ends at the first ``=``, not the last."""
+    assert redact_query(query, DEFAULT_REDACT_QUERY_PARAMS) == expected
+
+
+def test_a_subprotocol_of_40_characters_is_a_name_and_of_41_a_credential() -> None:
+    from litestar_ws_otel.redaction import redact_subprotocols
+
+    forty = "chat.example.org.protocol.version.two.xy"
+    assert len(forty) == 40
+    assert redact_subprotocols(forty) == forty
+    assert redact_subprotocols(forty + "z") == REDACTED
+
+
+@pytest.mark.parametrize(
+    "item", ["bearer.x", "password1", "x-token", "Authorization", "mysecret", "apikey", "api-key.v1", "api_key"]
+)
+def test_a_short_subprotocol_naming_a_credential_word_is_redacted(item: str) -> None:
+    from litestar_ws_otel.redaction import redact_subprotocols
+
+    assert redact_subprotocols(f"chat, {item}") == f"chat, {REDACTED}"
+
+
+def test_a_long_subprotocol_segment_in_one_case_only_is_a_name() -> None:
+    """Random base64 mixes cases; ``GRAPHQL-TRANSPORT-WS`` and ``graphql-transport-ws`` do not."""
+    from litestar_ws_otel.redaction import redact_subprotocols
+
+    assert redact_subprotocols("GRAPHQL-TRANSPORT-WS") == "GRAPHQL-TRANSPORT-WS"
+    assert redact_subprotocols("GraphQL-Transport-WS") == REDACTED
+
+
+@pytest.mark.parametrize(("text", "limit"), [("abcd", 4), ("a", 1), ("é", 2), ("aé", 3)])
+def test_a_text_of_exactly_the_limit_is_not_truncated(text: str, limit: int) -> None:
+    from litestar_ws_otel.redaction import truncate_text
+
+    assert truncate_text(text, limit) == (text, False)
+    assert truncate_text(text + "x", limit)[1] is True

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from litestar_ws_otel.config import Direction
@@ -266,7 +268,12 @@ def test_ring_storage_stays_fixed_however_many_messages_pass() -> None:
         after = tracemalloc.take_snapshot()
     finally:
         tracemalloc.stop()
-    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    # A tracer of calls, such as mutmut's, keeps its own notes while the loop runs: not the ring's.
+    not_a_tracer = [tracemalloc.Filter(False, "*/mutmut/*")]
+    grown = sum(
+        stat.size_diff
+        for stat in after.filter_traces(not_a_tracer).compare_to(before.filter_traces(not_a_tracer), "filename")
+    )
     # 50 kept previews of about 64 bytes each; the 20,000 messages themselves are gone.
     assert grown < 50 * 100
     assert len(session.records()) == 50
@@ -320,3 +327,178 @@ def test_snapshots_on_another_thread_are_consistent() -> None:
     assert not reader.is_alive()
     assert snapshots > 0
     assert problems == []
+
+
+# --- previews at their edges --------------------------------------------------------------------
+
+
+def test_a_preview_of_exactly_the_limit_is_not_truncated() -> None:
+    session = make_session(CAPTURE, max_messages=6)  # previews of 8 bytes of text, 4 of binary
+    session.on_message("received", "12345678")
+    session.on_message("received", "123456789")
+    session.on_message("sent", b"\x01\x02\x03\x04")
+    session.on_message("sent", b"\x01\x02\x03\x04\x05")
+    session.on_message("received", "éééé")  # 8 bytes in 4 characters
+    session.on_message("received", "éééé!")
+    assert [(r.payload, r.truncated) for r in session.records()] == [
+        ("12345678", False),
+        ("12345678", True),
+        ("01020304", False),
+        ("01020304", True),
+        ("éééé", False),
+        ("éééé", True),
+    ]
+
+
+def _fail(payload: str | bytes, direction: Direction) -> str | bytes | None:
+    raise ValueError("redactor bug")
+
+
+@pytest.mark.parametrize(
+    ("policy", "text_too"),
+    [
+        (PreviewPolicy(False, 8, True, 4), True),
+        (PreviewPolicy(True, 8, False, 4), False),
+        (PreviewPolicy(True, 8, True, 4, redact_payload=lambda payload, direction: None), True),
+        (PreviewPolicy(True, 8, True, 4, redact_payload=_fail), True),
+    ],
+    ids=["capture-off", "binary-preview-off", "redactor-returns-none", "redactor-raises"],
+)
+def test_a_payload_without_preview_is_never_marked_truncated(policy: PreviewPolicy, text_too: bool) -> None:
+    long_binary, long_text = b"\x00" * 100, "x" * 100
+    assert policy.preview(long_binary, "received") == (None, False)
+    if text_too:
+        assert policy.preview(long_text, "sent") == (None, False)
+    session = make_session(policy)
+    session.on_message("received", long_binary)
+    assert [(r.payload, r.truncated) for r in session.records()] == [(None, False)]
+
+
+def test_the_redactor_sees_empty_and_one_character_text() -> None:
+    """Short text skips the preview machinery only when no redactor must see it first."""
+    seen: list[str | bytes] = []
+
+    def redact(payload: str | bytes, direction: Direction) -> str | bytes | None:
+        seen.append(payload)
+        return "*"
+
+    session = make_session(PreviewPolicy(True, 8, True, 4, redact_payload=redact))
+    session.on_message("received", "")
+    session.on_message("sent", "a")
+    assert seen == ["", "a"]
+    assert [r.payload for r in session.records()] == ["*", "*"]
+
+
+def test_short_ascii_text_is_its_own_preview_without_asking_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hot path: text that fits is kept as it is; only longer text (or none kept) needs the policy."""
+    asked: list[str | bytes] = []
+    original = PreviewPolicy.preview
+
+    def spy(self: PreviewPolicy, payload: str | bytes, direction: Direction) -> tuple[str | None, bool]:
+        asked.append(payload)
+        return original(self, payload, direction)
+
+    monkeypatch.setattr(PreviewPolicy, "preview", spy)
+    session = make_session(CAPTURE)
+    session.on_message("received", "")
+    session.on_message("received", "12345678")  # exactly max_payload_bytes
+    assert asked == []
+    session.on_message("received", "123456789")
+    assert asked == ["123456789"]
+    quiet = make_session(NO_CAPTURE)
+    quiet.on_message("received", "x" * 100)
+    quiet.on_message("sent", b"\x00" * 100)
+    assert asked == ["123456789"]  # nothing is kept: the policy is never asked
+    assert [r.payload for r in session.records()] == ["", "12345678", "12345678"]
+
+
+# --- counters -----------------------------------------------------------------------------------
+
+
+def test_a_new_session_starts_empty() -> None:
+    session = Session(policy=CAPTURE, max_messages=3)
+    assert session.path == ""
+    assert session.state is SessionState.CONNECTING
+    assert (session.exception, session.exception_ns, session.close, session.ended_ns) == (None, None, None, None)
+    assert (session.messages_received, session.messages_sent, session.malformed_messages) == (0, 0, 0)
+    assert (session.bytes_received, session.bytes_sent, session.binary_received, session.binary_sent) == (0, 0, 0, 0)
+    assert session.records() == []
+
+
+def test_counters_add_every_message_in_each_direction() -> None:
+    """``bytes_sent`` is a sum, not the last message's size; binary messages are counted apart."""
+    session = make_session(NO_CAPTURE)
+    session.on_message("sent", b"\x00" * 5)
+    session.on_message("sent", b"\x00" * 7)
+    session.on_message("sent", "abc")
+    session.on_message("received", b"\x00" * 2)
+    session.on_message("received", b"\x00" * 3)
+    session.on_message("received", "hé")
+    assert (session.messages_sent, session.bytes_sent, session.binary_sent) == (3, 15, 2)
+    assert (session.messages_received, session.bytes_received, session.binary_received) == (3, 8, 2)
+
+
+def test_malformed_messages_are_counted_apart_and_never_kept() -> None:
+    session = make_session()
+    session.on_message("received", {"text": "a dict"})  # type: ignore[arg-type]
+    session.on_message("sent", 42)  # type: ignore[arg-type]
+    session.on_message("received", "ok")
+    assert session.malformed_messages == 2
+    assert (session.messages_received, session.messages_sent, session.bytes_received) == (1, 0, 2)
+    assert [r.payload for r in session.records()] == ["ok"]
+
+
+def test_on_exception_keeps_the_time_of_the_first_exception() -> None:
+    session = make_session()
+    before = time.time_ns()
+    session.on_exception(RuntimeError("first"))
+    first_ns = session.exception_ns
+    assert first_ns is not None
+    assert before <= first_ns <= time.time_ns()
+    session.on_exception(RuntimeError("second"))
+    assert session.exception_ns == first_ns
+
+
+# --- the close ----------------------------------------------------------------------------------
+
+
+def test_client_gone_leaves_the_close_reason_empty_not_none() -> None:
+    session = make_session()
+    session.on_client_gone()
+    assert session.close is not None
+    assert session.close.reason == ""
+    assert session.state is SessionState.CLOSED
+
+
+def test_finish_marks_an_open_session_closed() -> None:
+    session = make_session()
+    session.on_accept(None)
+    assert session.finish() is True
+    assert session.state is SessionState.CLOSED
+
+
+# --- readers on other threads -------------------------------------------------------------------
+
+
+def test_a_read_torn_by_the_writer_returns_what_it_has(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that laps a slow reader ends the read at the reused slot: the newer records come back, no error."""
+    import litestar_ws_otel.session as session_module
+
+    session = make_session(CAPTURE, max_messages=3)  # 4 slots
+    for text in ("m0", "m1", "m2"):
+        session.on_message("received", text)
+    unpack = session_module._unpack_record
+    writes = iter([("m3", "m4")])
+
+    def unpack_while_the_writer_runs(buffer: bytearray, offset: int = 0) -> tuple[int, int, int, int, int]:
+        for texts in writes:  # once, as the reader takes its first slot: m4 reuses m0's slot
+            for text in texts:
+                session.on_message("received", text)
+        return unpack(buffer, offset)
+
+    monkeypatch.setattr(session_module, "_unpack_record", unpack_while_the_writer_runs)
+    records, next_sequence = session.records_since(0)
+    assert [r.payload for r in records] == ["m1", "m2"]
+    assert next_sequence == 3
+    monkeypatch.undo()
+    assert [r.payload for r in session.records()] == ["m2", "m3", "m4"]

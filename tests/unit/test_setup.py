@@ -272,3 +272,17 @@ def test_the_version_is_the_installed_distributions_and_names_the_scope(
         "litestar_ws_otel",
         litestar_ws_otel.__version__,
     )
+
+
+def test_an_uninstalled_source_tree_reports_a_valid_placeholder_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from litestar_ws_otel import version as version_module
+
+    assert version_module._installed_version() == version("litestar-ws-otel")
+
+    def not_installed(name: str) -> str:
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(version_module, "version", not_installed)
+    assert version_module._installed_version() == "0+unknown"  # a PEP 440 version, as the scope needs

@@ -234,3 +234,76 @@ def test_durations_wait_for_the_reader_in_a_bounded_queue() -> None:
         (5.0, "/r", 1001, "1011"),
     ]  # the newest three: a reader that never comes costs a bounded queue
     assert statistics.take_durations() == []
+
+
+# --- sums, per-kind keys and the percentiles' cache ---------------------------------------------
+
+
+def test_closed_sessions_add_up_per_route_direction_and_type() -> None:
+    statistics = SessionStatistics()
+    for _ in range(2):
+        record = session(route="/r")
+        statistics.opened(record)
+        record.on_message("received", b"\x00\x01")  # binary in: 2 bytes
+        record.on_message("sent", "abc")  # text out: 3 bytes
+        record.on_message("sent", "de")
+        close(statistics, record, 1000, 1)
+    assert statistics.messages() == {("/r", "received", "binary"): 2, ("/r", "sent", "text"): 4}
+    assert statistics.bytes() == {("/r", "received"): 4, ("/r", "sent"): 10}
+    snapshot = statistics.snapshot()
+    assert (snapshot.messages_received, snapshot.messages_sent) == (2, 4)
+    assert (snapshot.bytes_received, snapshot.bytes_sent) == (4, 10)
+
+
+def test_two_open_sessions_on_one_route_count_two() -> None:
+    statistics = SessionStatistics()
+    for route in ("/r", "/r", None):
+        statistics.opened(session(route=route))
+    assert statistics.active_connections() == {"/r": 2, None: 1}
+    assert statistics.snapshot().connections_open == 3
+
+
+def test_every_error_counts() -> None:
+    statistics = SessionStatistics()
+    for error in ("RuntimeError", "1011", None):
+        record = session()
+        statistics.opened(record)
+        close(statistics, record, 1011, 1, error)
+    assert statistics.snapshot().errors == 2
+
+
+def test_the_percentiles_follow_every_close() -> None:
+    """They are cached between closes: a snapshot after each close sees it."""
+    statistics = SessionStatistics()
+    expected = [(2.0, 2.0, 2.0), (3.0, 3.9, 4.0), (4.0, 5.8, 6.0)]  # one, two, three sessions
+    for seconds, (p50, p95, maximum) in zip((2, 4, 6), expected, strict=True):
+        record = session()
+        statistics.opened(record)
+        close(statistics, record, 1000, seconds)
+        snapshot = statistics.snapshot()
+        assert (snapshot.duration_p50, snapshot.duration_p95, snapshot.duration_max) == (
+            pytest.approx(p50),
+            pytest.approx(p95),
+            maximum,
+        )
+
+
+def test_no_durations_have_no_percentiles() -> None:
+    from litestar_ws_otel.statistics import _percentiles
+
+    snapshot = SessionStatistics().snapshot()
+    assert (snapshot.duration_p50, snapshot.duration_p95, snapshot.duration_max) == (None, None, None)
+    assert _percentiles([]) == (None, None)
+    assert _percentiles([7.0]) == (7.0, 7.0)
+
+
+def test_a_session_that_ended_without_a_close_waits_with_no_close_code() -> None:
+    statistics = SessionStatistics()
+    statistics.record_durations()
+    record = session(route="/r")
+    statistics.opened(record)
+    record.finish()  # the handshake failed: no close frame either way
+    statistics.closed(record, error_type="RuntimeError")
+    (closed,) = statistics.take_durations()
+    assert (closed.route, closed.close_code, closed.error_type) == ("/r", None, "RuntimeError")
+    assert statistics.snapshot().close_codes == {}
