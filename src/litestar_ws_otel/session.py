@@ -183,8 +183,9 @@ class Session:
         self._buffer: bytearray | None = None
         self._previews: list[str | None] | None = None
         self._written = 0
-        self._close_guessed = False
         """Records written so far; the next goes to slot ``_written % _slots``."""
+        self._close_guessed = False
+        """Whether ``close`` is the 1006 a failed send assumed, which a reported close replaces."""
         self.path = path
         self.route = route
         self.owner = owner
@@ -206,9 +207,9 @@ class Session:
         self.binary_sent = 0
         """Binary messages among ``messages_sent``."""
         self.malformed_messages = 0
+        """Messages whose payload was neither ``str`` nor bytes: not counted, sized or kept."""
         self.exported_ns: int | None = None
         """When messages of this open session last left early, in a ``messages`` span."""
-        """Messages whose payload was neither ``str`` nor bytes: not counted, sized or kept."""
 
     @property
     def messages_dropped(self) -> int:

@@ -158,7 +158,9 @@ def _add_server_address(attributes: dict[str, Any], host: str | None, server: An
         name, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
         if not name:
             name, port = host, ""
-        attributes[server_attributes.SERVER_ADDRESS] = name
+        # An IPv6 literal is bracketed in a Host header; server.address is the address itself, as
+        # the socket gives it.
+        attributes[server_attributes.SERVER_ADDRESS] = name[1:-1] if name.startswith("[") else name
         if port.isdigit():
             attributes[server_attributes.SERVER_PORT] = int(port)
         return

@@ -48,8 +48,8 @@ def test_an_app_mounted_under_a_root_path_names_the_full_route(root_path: str, r
     [
         ("example.com:8443", "example.com", 8443),
         ("example.com", "example.com", None),
-        ("[::1]:8000", "[::1]", 8000),
-        ("[::1]", "[::1]", None),
+        ("[::1]:8000", "::1", 8000),  # the address, as the socket would give it, without the brackets
+        ("[::1]", "::1", None),
         ("10.1.2.3:80", "10.1.2.3", 80),
     ],
 )
