@@ -141,17 +141,6 @@ def test_a_session_that_never_exported_closes_as_one_span(
     live.stop()
 
 
-def test_stop_exports_what_open_sessions_have_not(traced: tuple[TracerProvider, InMemorySpanExporter]) -> None:
-    provider, exporter = traced
-    live = LiveExport(provider.get_tracer("t"), interval_seconds=3600)
-    session, span = open_session(provider)
-    live.track(session, span)  # type: ignore[arg-type]
-    session.on_message("received", "x")
-    live.stop()
-    (child,) = exporter.get_finished_spans()
-    assert ids(child, "received") == [1]
-
-
 def test_the_thread_sleeps_until_the_next_session_is_due(traced: tuple[TracerProvider, InMemorySpanExporter]) -> None:
     provider, _ = traced
     live = LiveExport(provider.get_tracer("t"), interval_seconds=10)
