@@ -100,8 +100,9 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
         if self._exclude is not None and self._exclude.search(scope["path"]) is not None:
             await next_app(scope, receive, send)
             return
+        connection_key = _connection_of(scope)
         current = _CURRENT.get()
-        if current is not None and current[0] is _connection_of(scope):  # an outer instance serves it
+        if current is not None and current[0] is connection_key:  # an outer instance serves it
             await next_app(scope, receive, send)
             return
         try:
@@ -111,7 +112,7 @@ class WebSocketTelemetryMiddleware(ASGIMiddleware):
             report_once("could not start tracing a WebSocket connection", exc)
             await next_app(scope, receive, send)
             return
-        marker = _CURRENT.set((_connection_of(scope), connection.session))
+        marker = _CURRENT.set((connection_key, connection.session))
         escaped = False
         try:
             await next_app(scope, connection.receive_from(receive), connection.send_to(send))
@@ -288,15 +289,16 @@ class _Connection:
         except Exception as exc:
             report_once("could not start a WebSocket session span", exc)
             span = None
+        server_error: str | None = None
         try:
-            error_type = spans.error_type(self.session) if spans.is_server_error(self.session, escaped) else None
-            self._middleware.statistics.closed(self.session, error_type=error_type)
+            server_error = spans.server_error_type(self.session, escaped)
+            self._middleware.statistics.closed(self.session, error_type=server_error)
         except Exception as exc:
             report_once("could not count a closed WebSocket session", exc)
         if span is not None:
-            self._end_span(span, escaped)
+            self._end_span(span, server_error)
 
-    def _end_span(self, span: trace.Span, escaped: bool) -> None:
+    def _end_span(self, span: trace.Span, server_error: str | None) -> None:
         session = self.session
         if session.malformed_messages:
             report_once(
@@ -309,7 +311,7 @@ class _Connection:
                 records, dropped = self._unexported()
                 spans.write_events(span, session, records)
                 span.set_attributes(spans.end_attributes(session, dropped))
-                spans.set_status(span, session, escaped)
+                spans.mark_error(span, session, server_error)
         except Exception as exc:
             report_once("could not record a WebSocket session's events", exc)
         finally:

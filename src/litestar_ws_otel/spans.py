@@ -42,10 +42,11 @@ __all__ = (
     "end_attributes",
     "error_type",
     "is_server_error",
+    "mark_error",
     "primary_exception",
     "read_handshake",
     "route_of",
-    "set_status",
+    "server_error_type",
     "span_name",
     "write_events",
     "write_message_events",
@@ -321,8 +322,14 @@ def _emit(span: Span, time_ns: int, name: str, attributes: Attributes, exc: Base
         span.add_event(name, attributes, time_ns)
 
 
-def set_status(span: Span, session: Session, escaped: bool) -> None:
-    if is_server_error(session, escaped):
-        span.set_attribute(error_attributes.ERROR_TYPE, error_type(session))
+def server_error_type(session: Session, escaped: bool) -> str | None:
+    """The session's ``error.type`` when the server failed (``is_server_error``), else ``None``."""
+    return error_type(session) if is_server_error(session, escaped) else None
+
+
+def mark_error(span: Span, session: Session, server_error: str | None) -> None:
+    """Status ERROR with ``error.type`` when ``server_error`` is set; the status stays unset otherwise."""
+    if server_error is not None:
+        span.set_attribute(error_attributes.ERROR_TYPE, server_error)
         description = repr(session.exception) if session.exception is not None else None
         span.set_status(Status(StatusCode.ERROR, description))

@@ -18,10 +18,11 @@ from litestar_ws_otel.spans import (
     end_attributes,
     error_type,
     is_server_error,
+    mark_error,
     primary_exception,
     read_handshake,
     route_of,
-    set_status,
+    server_error_type,
     span_name,
     write_events,
 )
@@ -137,7 +138,7 @@ def test_events_are_written_in_time_order_with_status() -> None:
     record.on_close(1011, "", "server")
     span = provider.get_tracer("t").start_span("WS /chat/{room}")
     write_events(span, record)
-    set_status(span, record, escaped=False)
+    mark_error(span, record, server_error_type(record, escaped=False))
     span.end()
     (finished,) = exporter.get_finished_spans()
     assert [event.name for event in finished.events] == [
@@ -220,7 +221,7 @@ def _finished_span(record: Session, records: list[MessageRecord] | None = None, 
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     span = provider.get_tracer("t").start_span("WS /chat/{room}")
     write_events(span, record, records)
-    set_status(span, record, escaped=escaped)
+    mark_error(span, record, server_error_type(record, escaped=escaped))
     span.end()
     provider.shutdown()
     (finished,) = exporter.get_finished_spans()
