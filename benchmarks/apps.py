@@ -14,6 +14,7 @@ import asyncio
 import importlib.util
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
 __all__ = (
+    "EXPORT_THREAD_CPU",
     "LONG_SESSION_APPS",
     "PANEL_APP",
     "SPAN_COUNTS",
@@ -114,6 +116,8 @@ SPAN_COUNTS = (
 )
 """What ``SpanCounter`` counts: ``{name} messages`` spans and the rest (session spans), their events
 and the sum of their ``websocket.events.dropped``."""
+EXPORT_THREAD_CPU = "export_thread_cpu_ns"
+"""``/span_counts`` also reports the CPU time of the incremental export thread, under this key."""
 
 
 class SpanCounter(SpanProcessor):
@@ -140,11 +144,25 @@ class SpanCounter(SpanProcessor):
             return dict(self._counts)
 
 
+def _export_thread_cpu_ns() -> int:
+    """CPU time of the incremental export threads so far: the part of the cost that no noise of the
+    event loop's own work blurs (``0`` before the first session starts one)."""
+    from litestar_ws_otel.live_export import THREAD_NAME  # not at the top: compare_sources serves older packages
+
+    return sum(
+        time.clock_gettime_ns(time.pthread_getcpuclockid(thread.ident))
+        for thread in threading.enumerate()
+        if thread.name == THREAD_NAME and thread.ident is not None and thread.is_alive()
+    )
+
+
 def _span_counts_route(counter: SpanCounter | None) -> HTTPRouteHandler:
     @get("/span_counts", sync_to_thread=False)
     def span_counts() -> dict[str, int]:
         """The spans the server's provider has ended so far; zeros for an app that is not traced."""
-        return counter.snapshot() if counter is not None else dict.fromkeys(SPAN_COUNTS, 0)
+        counts = counter.snapshot() if counter is not None else dict.fromkeys(SPAN_COUNTS, 0)
+        counts[EXPORT_THREAD_CPU] = _export_thread_cpu_ns()
+        return counts
 
     return span_counts
 
@@ -254,8 +272,12 @@ def build_panel_app() -> BuiltApp:
     return BuiltApp(app, handle)
 
 
-def _long_session_app(config: WebSocketTelemetryConfig | None) -> Callable[[], BuiltApp]:
-    """``/echo``, ``/push``, ``/push_rate`` and ``/span_counts``; traced with ``config`` unless it is ``None``."""
+def _long_session_app(config: dict[str, Any] | None) -> Callable[[], BuiltApp]:
+    """``/echo``, ``/push``, ``/push_rate`` and ``/span_counts``; traced with ``config`` unless it is ``None``.
+
+    The config is made when the app is, so that ``compare_sources`` can serve an older package
+    without the fields these apps set.
+    """
 
     def build() -> BuiltApp:
         if config is None:
@@ -264,7 +286,7 @@ def _long_session_app(config: WebSocketTelemetryConfig | None) -> Callable[[], B
         provider = TracerProvider()
         provider.add_span_processor(counter)
         app = _litestar_with(_span_counts_route(counter))
-        return BuiltApp(app, instrument_app(app, config, tracer_provider=provider))
+        return BuiltApp(app, instrument_app(app, WebSocketTelemetryConfig(**config), tracer_provider=provider))
 
     return build
 
@@ -280,13 +302,13 @@ LONG_SESSION_APPS: dict[str, Variant] = {
         Variant(
             "long_ours_interval_1s",
             "litestar-ws-otel, debug, export_interval_seconds=1.0",
-            _long_session_app(WebSocketTelemetryConfig(capture_payloads=True, export_interval_seconds=1.0)),
+            _long_session_app({"capture_payloads": True, "export_interval_seconds": 1.0}),
             ours=True,
         ),
         Variant(
             "long_ours_at_close",
             "litestar-ws-otel, debug, export_interval_seconds=None",
-            _long_session_app(WebSocketTelemetryConfig(capture_payloads=True, export_interval_seconds=None)),
+            _long_session_app({"capture_payloads": True, "export_interval_seconds": None}),
             ours=True,
         ),
     )

@@ -38,7 +38,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from benchmarks import environment, loopback
-from benchmarks.apps import LONG_SESSION_APPS, SPAN_COUNTS
+from benchmarks.apps import EXPORT_THREAD_CPU, LONG_SESSION_APPS, SPAN_COUNTS
 from benchmarks.report import render_markdown
 from benchmarks.stats import difference, paired, ratio, summary
 
@@ -81,6 +81,8 @@ class _Session:
     server_cpu_s: float
     messages: int
     spans: dict[str, int]
+    export_thread_cpu_s: float
+    """CPU time of the server's incremental export thread during the session."""
 
 
 def _log(message: str) -> None:
@@ -117,7 +119,8 @@ async def _session(
     cpu = server.cpu_s() - cpu
     if messages != round(rate * seconds):
         raise RuntimeError(f"{server.variant}: {messages} messages, expected {round(rate * seconds)}")
-    return _Session(wall, cpu, messages, {key: after[key] - before[key] for key in SPAN_COUNTS})
+    spans = {key: after[key] - before[key] for key in SPAN_COUNTS}
+    return _Session(wall, cpu, messages, spans, (after[EXPORT_THREAD_CPU] - before[EXPORT_THREAD_CPU]) / 1e9)
 
 
 async def _round(settings: LongSessionSettings, ws: str, number: int) -> dict[int, list[_Session]]:
@@ -181,6 +184,9 @@ def _summarise_rate(runs: dict[str, list[_Session]], duration_s: float) -> dict[
         }
         if LONG_SESSION_APPS[name].ours:
             variants[name]["spans"] = {key: summary([s.spans[key] for s in sessions]) for key in SPAN_COUNTS}
+            variants[name]["export_thread_us_per_message"] = summary(
+                [s.export_thread_cpu_s * 1e6 / s.messages for s in sessions]
+            )
     return {
         "messages_per_session": runs[BARE][0].messages,
         "variants": variants,

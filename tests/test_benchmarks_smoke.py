@@ -106,6 +106,8 @@ def test_quick_long_session_run_counts_the_exported_spans(tmp_path: Path) -> Non
         kept = interval["messages_events"]["median"] + interval["session_events"]["median"] - 2  # accept, close
         dropped = interval["messages_dropped"]["median"] + interval["session_dropped"]["median"]
         assert kept + dropped == int(rate) * 2
+        assert results["variants"]["long_ours_interval_1s"]["export_thread_us_per_message"]["min"] > 0
+        assert results["variants"]["long_ours_at_close"]["export_thread_us_per_message"]["max"] == 0  # no thread
     assert [goal["goal"].rsplit(" ", 1)[-1] for goal in section["goals"]] == ["100/s", "10,000/s"]
     assert all(isinstance(goal["met"], bool) for goal in section["goals"])
     assert "| 10,000/s |" in out.with_suffix(".md").read_text()

@@ -28,8 +28,10 @@ from litestar_ws_otel.reporting import report_once
 if TYPE_CHECKING:
     from litestar_ws_otel.session import MessageRecord, Session
 
-__all__ = ("LiveExport", "PendingExport")
+__all__ = ("THREAD_NAME", "LiveExport", "PendingExport")
 
+THREAD_NAME = "litestar-ws-otel-export"
+"""The export thread's name, as thread listings and profilers show it."""
 _NS = 1_000_000_000
 _MIN_WAIT_SECONDS = 0.01
 """The shortest sleep of the thread: sessions due together leave together."""
@@ -109,9 +111,7 @@ class LiveExport:
         with self._lock:
             self._open[id(pending)] = pending
             if self._thread is None and not self._stopped.is_set():
-                self._thread = threading.Thread(
-                    target=_run, args=(weakref.ref(self),), name="litestar-ws-otel-export", daemon=True
-                )
+                self._thread = threading.Thread(target=_run, args=(weakref.ref(self),), name=THREAD_NAME, daemon=True)
                 self._thread.start()
         return pending
 
