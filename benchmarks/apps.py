@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = (
     "EXPORT_THREAD_CPU",
     "LONG_SESSION_APPS",
+    "MAIN_THREAD_CPU",
     "PANEL_APP",
     "SPAN_COUNTS",
     "VARIANTS",
@@ -118,6 +119,8 @@ SPAN_COUNTS = (
 and the sum of their ``websocket.events.dropped``."""
 EXPORT_THREAD_CPU = "export_thread_cpu_ns"
 """``/span_counts`` also reports the CPU time of the incremental export thread, under this key."""
+MAIN_THREAD_CPU = "main_thread_cpu_ns"
+"""And the CPU time of the main thread, where uvicorn runs the event loop and the app."""
 
 
 class SpanCounter(SpanProcessor):
@@ -149,11 +152,13 @@ def _export_thread_cpu_ns() -> int:
     event loop's own work blurs (``0`` before the first session starts one)."""
     from litestar_ws_otel.live_export import THREAD_NAME  # not at the top: compare_sources serves older packages
 
-    return sum(
-        time.clock_gettime_ns(time.pthread_getcpuclockid(thread.ident))
-        for thread in threading.enumerate()
-        if thread.name == THREAD_NAME and thread.ident is not None and thread.is_alive()
-    )
+    return sum(_thread_cpu_ns(thread) for thread in threading.enumerate() if thread.name == THREAD_NAME)
+
+
+def _thread_cpu_ns(thread: threading.Thread) -> int:
+    if thread.ident is None or not thread.is_alive():
+        return 0
+    return time.clock_gettime_ns(time.pthread_getcpuclockid(thread.ident))
 
 
 def _span_counts_route(counter: SpanCounter | None) -> HTTPRouteHandler:
@@ -162,6 +167,7 @@ def _span_counts_route(counter: SpanCounter | None) -> HTTPRouteHandler:
         """The spans the server's provider has ended so far; zeros for an app that is not traced."""
         counts = counter.snapshot() if counter is not None else dict.fromkeys(SPAN_COUNTS, 0)
         counts[EXPORT_THREAD_CPU] = _export_thread_cpu_ns()
+        counts[MAIN_THREAD_CPU] = _thread_cpu_ns(threading.main_thread())
         return counts
 
     return span_counts

@@ -6,7 +6,9 @@ Three uvicorn subprocesses (``apps.LONG_SESSION_APPS``) are driven at the same t
 one rate takes about the duration and all three see the same machine load: the bare app,
 ``ours_debug``'s config with ``export_interval_seconds=1.0``, and the same with ``None`` (the
 session's messages leave only with its span, at close). The price of incremental export is the
-server CPU of the second minus the third, paired per round.
+CPU time of the export thread, which does all its work (read from the thread's CPU clock at
+``/span_counts``); the server CPU of the second minus the third, paired per round, is reported
+beside it, whole and for the main thread, but two processes differ by more than the goal at 100/s.
 
 Each traced server counts the spans its provider ends (``apps.SpanCounter``, read over HTTP at
 ``/span_counts``): ``messages`` spans, session spans, their events and their
@@ -38,7 +40,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from benchmarks import environment, loopback
-from benchmarks.apps import EXPORT_THREAD_CPU, LONG_SESSION_APPS, SPAN_COUNTS
+from benchmarks.apps import EXPORT_THREAD_CPU, LONG_SESSION_APPS, MAIN_THREAD_CPU, SPAN_COUNTS
 from benchmarks.report import render_markdown
 from benchmarks.stats import difference, paired, ratio, summary
 
@@ -83,6 +85,8 @@ class _Session:
     spans: dict[str, int]
     export_thread_cpu_s: float
     """CPU time of the server's incremental export thread during the session."""
+    main_thread_cpu_s: float
+    """CPU time of the server's main thread (the event loop and the app) during the session."""
 
 
 def _log(message: str) -> None:
@@ -120,7 +124,8 @@ async def _session(
     if messages != round(rate * seconds):
         raise RuntimeError(f"{server.variant}: {messages} messages, expected {round(rate * seconds)}")
     spans = {key: after[key] - before[key] for key in SPAN_COUNTS}
-    return _Session(wall, cpu, messages, spans, (after[EXPORT_THREAD_CPU] - before[EXPORT_THREAD_CPU]) / 1e9)
+    export_cpu, main_cpu = ((after[key] - before[key]) / 1e9 for key in (EXPORT_THREAD_CPU, MAIN_THREAD_CPU))
+    return _Session(wall, cpu, messages, spans, export_cpu, main_cpu)
 
 
 async def _round(settings: LongSessionSettings, ws: str, number: int) -> dict[int, list[_Session]]:
@@ -173,6 +178,7 @@ def _summarise_rate(runs: dict[str, list[_Session]], duration_s: float) -> dict[
     """Per message, and per second of the session's nominal duration (so the two agree)."""
     per_message = {name: [s.server_cpu_s * 1e6 / s.messages for s in sessions] for name, sessions in runs.items()}
     per_second = {name: [s.server_cpu_s * 1e3 / duration_s for s in sessions] for name, sessions in runs.items()}
+    main_thread = {name: [s.main_thread_cpu_s * 1e6 / s.messages for s in sessions] for name, sessions in runs.items()}
     variants: dict[str, Any] = {}
     for name, sessions in runs.items():
         variants[name] = {
@@ -181,6 +187,7 @@ def _summarise_rate(runs: dict[str, list[_Session]], duration_s: float) -> dict[
             "server_cpu_ratio": paired(per_message[name], per_message[BARE], ratio),
             "server_cpu_extra_us": paired(per_message[name], per_message[BARE], difference),
             "session_s": summary([s.wall_s for s in sessions]),
+            "main_thread_us_per_message": summary(main_thread[name]),
         }
         if LONG_SESSION_APPS[name].ours:
             variants[name]["spans"] = {key: summary([s.spans[key] for s in sessions]) for key in SPAN_COUNTS}
@@ -192,19 +199,28 @@ def _summarise_rate(runs: dict[str, list[_Session]], duration_s: float) -> dict[
         "variants": variants,
         "incremental_export_extra_us_per_message": paired(per_message[INTERVAL], per_message[AT_CLOSE], difference),
         "incremental_export_extra_ms_per_s": paired(per_second[INTERVAL], per_second[AT_CLOSE], difference),
+        "incremental_export_main_thread_extra_us_per_message": paired(
+            main_thread[INTERVAL], main_thread[AT_CLOSE], difference
+        ),
     }
 
 
 def _goal_rows(rates: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows in ``report.evaluate_goals``' shape, one per rate the goal covers."""
+    """Rows in ``report.evaluate_goals``' shape, one per rate the goal covers.
+
+    Judged on the export thread's CPU: all the work of incremental export runs there, and its
+    clock varies by a few per cent between rounds, where the whole-process difference of two
+    servers swings by tens of µs a message at 100/s (it has come out negative); that difference
+    and the main thread's stay in the tables beside it.
+    """
     rows = []
     for rate, section in rates.items():
         if int(rate) < GOAL_MIN_RATE:
             continue
-        extra: Summary = section["incremental_export_extra_us_per_message"]
+        extra: Summary = section["variants"][INTERVAL]["export_thread_us_per_message"]
         rows.append(
             {
-                "goal": f"extra server CPU per message from incremental export, long session at {int(rate):,}/s",
+                "goal": f"incremental export CPU per message (its thread), long session at {int(rate):,}/s",
                 "rate": int(rate),
                 "target": f"≤ {GOAL_US:g} µs",
                 "variant": "ours_debug",
