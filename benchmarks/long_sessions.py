@@ -174,11 +174,17 @@ async def _run(settings: LongSessionSettings, ws: str) -> dict[int, dict[str, li
     return sessions
 
 
+def _us_per_message(runs: dict[str, list[_Session]], cpu: str) -> dict[str, list[float]]:
+    """µs of the ``cpu`` field (seconds) per message, each app's sessions in round order."""
+    return {name: [getattr(s, cpu) * 1e6 / s.messages for s in sessions] for name, sessions in runs.items()}
+
+
 def _summarise_rate(runs: dict[str, list[_Session]], duration_s: float) -> dict[str, Any]:
     """Per message, and per second of the session's nominal duration (so the two agree)."""
-    per_message = {name: [s.server_cpu_s * 1e6 / s.messages for s in sessions] for name, sessions in runs.items()}
+    per_message = _us_per_message(runs, "server_cpu_s")
     per_second = {name: [s.server_cpu_s * 1e3 / duration_s for s in sessions] for name, sessions in runs.items()}
-    main_thread = {name: [s.main_thread_cpu_s * 1e6 / s.messages for s in sessions] for name, sessions in runs.items()}
+    main_thread = _us_per_message(runs, "main_thread_cpu_s")
+    export_thread = _us_per_message(runs, "export_thread_cpu_s")
     variants: dict[str, Any] = {}
     for name, sessions in runs.items():
         variants[name] = {
@@ -191,9 +197,7 @@ def _summarise_rate(runs: dict[str, list[_Session]], duration_s: float) -> dict[
         }
         if LONG_SESSION_APPS[name].ours:
             variants[name]["spans"] = {key: summary([s.spans[key] for s in sessions]) for key in SPAN_COUNTS}
-            variants[name]["export_thread_us_per_message"] = summary(
-                [s.export_thread_cpu_s * 1e6 / s.messages for s in sessions]
-            )
+            variants[name]["export_thread_us_per_message"] = summary(export_thread[name])
     return {
         "messages_per_session": runs[BARE][0].messages,
         "variants": variants,

@@ -23,6 +23,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_quick(module: str, out: Path) -> None:
+    """``python -m {module} --quick --out {out}`` from the project root; it must succeed."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    completed = subprocess.run(
+        [sys.executable, "-m", module, "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=80,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+
+
 def summaries(node: Any) -> list[dict[str, Any]]:
     """Every ``{"median", "min", "max", ...}`` summary in the results document."""
     if isinstance(node, dict):
@@ -37,16 +51,7 @@ def summaries(node: Any) -> list[dict[str, Any]]:
 @needs_litestar("2.22", "the benchmarks compare with Litestar's OpenTelemetry plugin (see the [bench] extra)")
 def test_quick_benchmark_run_writes_well_formed_results(tmp_path: Path) -> None:
     out = tmp_path / "quick.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=80,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    run_quick("benchmarks", out)
 
     results = json.loads(out.read_text())
     variants = results["meta"]["variants"]
@@ -82,16 +87,7 @@ def test_quick_benchmark_run_writes_well_formed_results(tmp_path: Path) -> None:
 
 def test_quick_long_session_run_counts_the_exported_spans(tmp_path: Path) -> None:
     out = tmp_path / "long_sessions.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.long_sessions", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=80,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    run_quick("benchmarks.long_sessions", out)
 
     section = json.loads(out.read_text())["long_sessions"]
     assert set(section["rates"]) == {"1", "100", "10000"}
